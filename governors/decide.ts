@@ -1,0 +1,434 @@
+/**
+ * The governor's decisions: pure functions from (state, command) to the
+ * receipts to record and the effects to run once they are durable. They never
+ * change the state: only recorded receipts do (see `evolve`).
+ */
+import type { DraftOf, ReceiptDraft, RefusalCode } from "../src/ledger/receipt.ts";
+import type { GovernorState, OpenAction, SignalOutcome } from "./governor-state.ts";
+import { currentPlan, queued } from "./governor-state.ts";
+import type { PolicyView } from "./policy-view.ts";
+
+/** Why a signal got no decision at all (no receipt): the tenant cannot take signals now. */
+export type Unavailable = "not_provisioned" | "suspended" | "degraded" | "decommissioning" | "decommissioned";
+
+/** The answer to the sender of a signal. */
+export type SignalReply =
+  | { readonly kind: "accepted"; readonly actionId: string; readonly state: "running" | "pending" }
+  | { readonly kind: "duplicate"; readonly outcome: SignalOutcome }
+  | { readonly kind: "refused"; readonly code: RefusalCode; readonly reason: string }
+  | { readonly kind: "unavailable"; readonly reason: Unavailable };
+
+/** Effects a governor names; the runtime supplies them and runs them after the receipts before them are durable. */
+export type Effect =
+  | { readonly type: "runHandler"; readonly action: OpenActionRef; readonly deadline: number }
+  | { readonly type: "abortHandler"; readonly actionId: string }
+  | { readonly type: "runRollback"; readonly action: OpenActionRef; readonly cause: RollbackCause; readonly deadline: number }
+  | { readonly type: "armDeadline"; readonly actionId: string; readonly at: number }
+  | { readonly type: "cancelDeadline"; readonly actionId: string }
+  | { readonly type: "reply"; readonly signalId: string; readonly reply: SignalReply }
+  | { readonly type: "alert"; readonly code: string; readonly message: string; readonly details: Record<string, unknown> }
+  | { readonly type: "armDrainDeadline"; readonly at: number }
+  | { readonly type: "exportArchive" }
+  | { readonly type: "deleteChannel" };
+
+export type RollbackCause = "timeout" | "error" | "crash" | "drain";
+
+/** What a handler or rollback needs to know of an action. */
+export interface OpenActionRef {
+  readonly actionId: string;
+  readonly signalId: string;
+  readonly action: string;
+  readonly handler: string;
+  readonly params: Record<string, unknown>;
+}
+
+export interface Decision {
+  readonly drafts: ReceiptDraft[];
+  readonly effects: Effect[];
+}
+
+const none = (): Decision => ({ drafts: [], effects: [] });
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+function ref(a: OpenAction): OpenActionRef {
+  return { actionId: a.actionId, signalId: a.signalId, action: a.action, handler: a.handler, params: a.params };
+}
+
+export interface SignalCommand {
+  readonly signal_id: string;
+  readonly action: string;
+  readonly params: Record<string, unknown>;
+  /** Size of the params as received, in bytes. */
+  readonly paramsBytes: number;
+  /** The id this action gets if accepted (ids come from outside). */
+  readonly actionId: string;
+  readonly now: number;
+}
+
+export interface Limits {
+  readonly maxParamsBytes: number;
+}
+
+function refuse(signalId: string, action: string, code: RefusalCode, reason: string): Decision {
+  const draft: DraftOf<"action_refused"> = {
+    operation: "action_refused",
+    status: "refused",
+    duration_ms: 0,
+    signal_id: signalId,
+    action,
+    code,
+    reason,
+  };
+  return { drafts: [draft], effects: [{ type: "reply", signalId, reply: { kind: "refused", code, reason } }] };
+}
+
+/** A signal to an active governor: duplicate, refusal, start, or queue. */
+export function decideSignal(state: GovernorState, policy: PolicyView | null, limits: Limits, cmd: SignalCommand): Decision {
+  const seen = state.signals.get(cmd.signal_id);
+  if (seen !== undefined) {
+    return { drafts: [], effects: [{ type: "reply", signalId: cmd.signal_id, reply: { kind: "duplicate", outcome: { ...seen } } }] };
+  }
+  const plan = currentPlan(state, policy);
+  const spec = policy?.actions.get(cmd.action);
+  if (policy === null || plan === undefined) {
+    return refuse(cmd.signal_id, cmd.action, "not_permitted", `no policy is loaded for plan "${state.plan ?? "?"}"`);
+  }
+  if (spec === undefined) {
+    return refuse(cmd.signal_id, cmd.action, "unknown_action", `action "${cmd.action}" is not defined by policy ${policy.skuId}@${policy.version}`);
+  }
+  if (!plan.permits.has(cmd.action)) {
+    return refuse(cmd.signal_id, cmd.action, "not_permitted", `plan "${plan.name}" does not permit action "${cmd.action}"`);
+  }
+  if (cmd.paramsBytes > limits.maxParamsBytes) {
+    return refuse(cmd.signal_id, cmd.action, "params_too_large", `params are ${cmd.paramsBytes} bytes; the limit is ${limits.maxParamsBytes}`);
+  }
+  const invalid = spec.validateParams(cmd.params);
+  if (invalid !== null) {
+    return refuse(cmd.signal_id, cmd.action, "invalid_params", invalid);
+  }
+  const month = iso(cmd.now).slice(0, 7);
+  const used = month === state.usageMonth ? state.usageCount : 0;
+  if (used >= plan.monthlyActions) {
+    return refuse(cmd.signal_id, cmd.action, "quota_exhausted", `plan "${plan.name}" allows ${plan.monthlyActions} actions a month; ${used} used in ${month}`);
+  }
+  const action: OpenActionRef = {
+    actionId: cmd.actionId,
+    signalId: cmd.signal_id,
+    action: cmd.action,
+    handler: spec.handler,
+    params: cmd.params,
+  };
+  if (state.busy < state.concurrency && state.queue.length === state.queueHead) {
+    const out = start(action, spec.timeoutMs, cmd.now);
+    out.effects.push({ type: "reply", signalId: cmd.signal_id, reply: { kind: "accepted", actionId: cmd.actionId, state: "running" } });
+    return out;
+  }
+  const draft: DraftOf<"action_queued"> = {
+    operation: "action_queued",
+    status: "pending",
+    duration_ms: 0,
+    signal_id: cmd.signal_id,
+    action_id: cmd.actionId,
+    action: cmd.action,
+    handler: spec.handler,
+    params: cmd.params,
+  };
+  return { drafts: [draft], effects: [{ type: "reply", signalId: cmd.signal_id, reply: { kind: "accepted", actionId: cmd.actionId, state: "pending" } }] };
+}
+
+function start(action: OpenActionRef, timeoutMs: number, now: number): { drafts: ReceiptDraft[]; effects: Effect[] } {
+  const deadline = now + timeoutMs;
+  const draft: DraftOf<"action_started"> = {
+    operation: "action_started",
+    status: "pending",
+    duration_ms: 0,
+    signal_id: action.signalId,
+    action_id: action.actionId,
+    action: action.action,
+    handler: action.handler,
+    params: action.params,
+    deadline: iso(deadline),
+    timeout_ms: timeoutMs,
+  };
+  return {
+    drafts: [draft],
+    effects: [
+      { type: "armDeadline", actionId: action.actionId, at: deadline },
+      { type: "runHandler", action, deadline },
+    ],
+  };
+}
+
+/** Starts queued actions while slots are free (after a slot frees, or on resume). */
+export function decideDequeue(state: GovernorState, policy: PolicyView | null, now: number): Decision {
+  const out = none();
+  let free = state.concurrency - state.busy;
+  if (free <= 0) return out;
+  for (const actionId of queued(state)) {
+    if (free <= 0) break;
+    const open = state.open.get(actionId);
+    if (open === undefined || open.state !== "pending") continue;
+    const spec = policy?.actions.get(open.action);
+    const timeoutMs = spec?.timeoutMs ?? 500;
+    const s = start(ref(open), timeoutMs, now);
+    out.drafts.push(...s.drafts);
+    out.effects.push(...s.effects);
+    free--;
+  }
+  return out;
+}
+
+function duration(a: OpenAction, now: number): number {
+  return a.startedAt === null ? 0 : Math.max(0, Math.round(now - a.startedAt));
+}
+
+/** The handler returned in time. */
+export function decideSucceeded(state: GovernorState, actionId: string, now: number, resultSha256?: string): Decision {
+  const a = state.open.get(actionId);
+  if (a === undefined || a.state !== "running") return none(); // late: already timed out or resolved
+  const draft: DraftOf<"action_complete"> = {
+    operation: "action_complete",
+    status: "success",
+    duration_ms: duration(a, now),
+    signal_id: a.signalId,
+    action_id: a.actionId,
+    action: a.action,
+    ...(resultSha256 === undefined ? {} : { result_sha256: resultSha256 }),
+  };
+  return { drafts: [draft], effects: [{ type: "cancelDeadline", actionId }] };
+}
+
+/** The handler failed. Recoverable errors roll back; unrecoverable ones fail and alert. */
+export function decideFailed(
+  state: GovernorState,
+  policy: PolicyView | null,
+  actionId: string,
+  now: number,
+  error: { code: string; message: string; recoverable: boolean },
+): Decision {
+  const a = state.open.get(actionId);
+  if (a === undefined || a.state !== "running") return none();
+  const rollback = policy?.actions.get(a.action)?.rollback ?? "auto";
+  const recoverable = error.recoverable && rollback === "auto";
+  const draft: DraftOf<"action_failed"> = {
+    operation: "action_failed",
+    status: "failure",
+    duration_ms: duration(a, now),
+    signal_id: a.signalId,
+    action_id: a.actionId,
+    action: a.action,
+    code: error.code,
+    error: error.message.slice(0, 1024),
+    recoverable,
+  };
+  const effects: Effect[] = [{ type: "cancelDeadline", actionId }];
+  if (recoverable) {
+    effects.push({ type: "runRollback", action: ref(a), cause: "error", deadline: now + (policy?.actions.get(a.action)?.timeoutMs ?? 500) });
+  } else {
+    effects.push({
+      type: "alert",
+      code: "action_failed",
+      message: `action ${a.action} (${a.actionId}) failed: ${error.code}`,
+      details: { signal_id: a.signalId, action_id: a.actionId, code: error.code },
+    });
+  }
+  return { drafts: [draft], effects };
+}
+
+/** The deadline of a running action passed: time out, abort, roll back. */
+export function decideDeadline(
+  state: GovernorState,
+  policy: PolicyView | null,
+  actionId: string,
+  now: number,
+  cause: "deadline" | "crash" | "drain" = "deadline",
+): Decision {
+  const a = state.open.get(actionId);
+  if (a === undefined || a.state !== "running") return none();
+  if (cause === "deadline" && a.deadline !== null && now < a.deadline) return none(); // timer fired early
+  const timeout: DraftOf<"action_timeout"> = {
+    operation: "action_timeout",
+    status: "failure",
+    duration_ms: duration(a, now),
+    signal_id: a.signalId,
+    action_id: a.actionId,
+    action: a.action,
+    timeout_ms: a.timeoutMs,
+    cause,
+  };
+  const spec = policy?.actions.get(a.action);
+  const effects: Effect[] = [{ type: "abortHandler", actionId }, { type: "cancelDeadline", actionId }];
+  const drafts: ReceiptDraft[] = [timeout];
+  if ((spec?.rollback ?? "auto") === "auto") {
+    const rollbackCause: RollbackCause = cause === "deadline" ? "timeout" : cause;
+    effects.push({ type: "runRollback", action: ref(a), cause: rollbackCause, deadline: now + (spec?.timeoutMs ?? 500) });
+  } else {
+    const failed: DraftOf<"action_failed"> = {
+      operation: "action_failed",
+      status: "failure",
+      duration_ms: 0,
+      signal_id: a.signalId,
+      action_id: a.actionId,
+      action: a.action,
+      code: "timeout_no_rollback",
+      error: `timed out after ${a.timeoutMs} ms; the action declares no rollback`,
+      recoverable: false,
+    };
+    drafts.push(failed);
+  }
+  return { drafts, effects };
+}
+
+/** A rollback finished (ok) or failed (escalate, never retry in a loop). */
+export function decideRollbackResult(
+  state: GovernorState,
+  actionId: string,
+  now: number,
+  result: { ok: true; cause: RollbackCause } | { ok: false; cause: RollbackCause; error: string },
+): Decision {
+  const a = state.open.get(actionId);
+  if (a === undefined || (a.state !== "timed_out" && a.state !== "errored")) return none();
+  if (result.ok) {
+    const draft: DraftOf<"action_rolled_back"> = {
+      operation: "action_rolled_back",
+      status: "success",
+      duration_ms: duration(a, now),
+      signal_id: a.signalId,
+      action_id: a.actionId,
+      action: a.action,
+      cause: result.cause,
+    };
+    return { drafts: [draft], effects: [] };
+  }
+  const escalation: DraftOf<"escalation"> = {
+    operation: "escalation",
+    status: "failure",
+    duration_ms: 0,
+    code: "rollback_failed",
+    reason: `rollback of action ${a.action} failed: ${result.error}`.slice(0, 1024),
+    signal_id: a.signalId,
+    action_id: a.actionId,
+  };
+  const failed: DraftOf<"action_failed"> = {
+    operation: "action_failed",
+    status: "failure",
+    duration_ms: duration(a, now),
+    signal_id: a.signalId,
+    action_id: a.actionId,
+    action: a.action,
+    code: "rollback_failed",
+    error: result.error.slice(0, 1024),
+    recoverable: false,
+  };
+  return {
+    drafts: [escalation, failed],
+    effects: [
+      {
+        type: "alert",
+        code: "rollback_failed",
+        message: `rollback of action ${a.action} (${a.actionId}) failed; manual attention needed`,
+        details: { signal_id: a.signalId, action_id: a.actionId },
+      },
+    ],
+  };
+}
+
+/**
+ * After a rebuild: actions that were running when the process died are timed
+ * out (cause crash) and rolled back; rollbacks that were under way run again
+ * (rollbacks must be idempotent); deadlines of nothing else need re-arming.
+ */
+export function decideResume(state: GovernorState, policy: PolicyView | null, now: number): Decision {
+  const out = none();
+  for (const a of [...state.open.values()]) {
+    if (a.state === "running") {
+      const d = decideDeadline(state, policy, a.actionId, now, "crash");
+      out.drafts.push(...d.drafts);
+      out.effects.push(...d.effects.filter((e) => e.type !== "abortHandler" && e.type !== "cancelDeadline"));
+    } else if (a.state === "timed_out" || a.state === "errored") {
+      const cause: RollbackCause = "crash";
+      out.effects.push({ type: "runRollback", action: ref(a), cause, deadline: now + (policy?.actions.get(a.action)?.timeoutMs ?? 500) });
+    }
+  }
+  return out;
+}
+
+/** On cancel: pending actions will never start; each gets its terminal receipt now. */
+export function decideCancelQueued(state: GovernorState): Decision {
+  const out = none();
+  for (const actionId of queued(state)) {
+    const a = state.open.get(actionId);
+    if (a === undefined || a.state !== "pending") continue;
+    const draft: DraftOf<"action_failed"> = {
+      operation: "action_failed",
+      status: "failure",
+      duration_ms: 0,
+      signal_id: a.signalId,
+      action_id: a.actionId,
+      action: a.action,
+      code: "cancelled",
+      error: "the tenant was cancelled before the action started",
+      recoverable: false,
+    };
+    out.drafts.push(draft);
+  }
+  return out;
+}
+
+/** On drain expiry: what still runs is timed out (cause drain) and rolled back. */
+export function decideDrainExpired(state: GovernorState, policy: PolicyView | null, now: number): Decision {
+  const out = none();
+  for (const a of [...state.open.values()]) {
+    if (a.state !== "running") continue;
+    const d = decideDeadline(state, policy, a.actionId, now, "drain");
+    out.drafts.push(...d.drafts);
+    out.effects.push(...d.effects);
+  }
+  return out;
+}
+
+/** Why a policy cannot be adopted by this governor as it stands now; empty when it can. */
+export function policyConflicts(state: GovernorState, next: PolicyView): string[] {
+  const reasons: string[] = [];
+  if (state.plan !== null && !next.plans.has(state.plan)) reasons.push(`plan "${state.plan}" is removed while this tenant is on it`);
+  const plan = state.plan === null ? undefined : next.plans.get(state.plan);
+  const inFlight = new Set<string>();
+  for (const a of state.open.values()) inFlight.add(a.action);
+  for (const action of inFlight) {
+    if (!next.actions.has(action)) reasons.push(`action "${action}" is removed while it has actions in flight`);
+  }
+  if (plan !== undefined && state.usageCount > plan.monthlyActions) {
+    reasons.push(`monthly_actions ${plan.monthlyActions} is below the ${state.usageCount} actions already used in ${state.usageMonth}`);
+  }
+  return reasons;
+}
+
+/** A new policy version offered to this governor: adopt it atomically, or keep the current one and say why. */
+export function decidePolicyOffer(state: GovernorState, current: PolicyView | null, next: PolicyView, forced: boolean): Decision {
+  if (state.skuId !== next.skuId || current?.version === next.version) return none();
+  const previous = state.policyVersion ?? "none";
+  const reasons = policyConflicts(state, next);
+  if (reasons.length > 0 && !forced) {
+    const draft: DraftOf<"policy_rollback"> = {
+      operation: "policy_rollback",
+      status: "refused",
+      duration_ms: 0,
+      sku_id: next.skuId,
+      policy_version: previous,
+      attempted_version: next.version,
+      reason: reasons.join("; ").slice(0, 1024),
+    };
+    return { drafts: [draft], effects: [] };
+  }
+  const draft: DraftOf<"policy_upgraded"> = {
+    operation: "policy_upgraded",
+    status: "success",
+    duration_ms: 0,
+    sku_id: next.skuId,
+    previous_version: previous,
+    policy_version: next.version,
+    forced,
+  };
+  return { drafts: [draft], effects: [] };
+}

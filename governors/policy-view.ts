@@ -1,0 +1,34 @@
+/**
+ * What a governor needs of a policy: plain data and pure validators, compiled
+ * by the runtime from a policy document. Governors never load policies.
+ */
+
+export interface ActionView {
+  readonly name: string;
+  readonly handler: string;
+  readonly timeoutMs: number;
+  readonly rollback: "auto" | "none";
+  /** Handler settings from the policy (e.g. the http handler's URLs). */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Returns null when the params are valid, else a message naming what is wrong. */
+  validateParams(params: Record<string, unknown>): string | null;
+}
+
+export interface PlanView {
+  readonly name: string;
+  readonly monthlyActions: number;
+  readonly concurrentActions: number;
+  readonly maxConcurrency: number;
+  readonly costPerSlotUsd: string;
+  readonly permits: ReadonlySet<string>;
+}
+
+export interface PolicyView {
+  readonly skuId: string;
+  readonly version: string;
+  readonly plans: ReadonlyMap<string, PlanView>;
+  readonly actions: ReadonlyMap<string, ActionView>;
+}
+
+/** Finds the immutable policy of a SKU at a version (deterministic: pushed versions never change). */
+export type PolicyResolver = (skuId: string, version: string) => PolicyView | undefined;

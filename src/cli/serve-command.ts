@@ -1,0 +1,84 @@
+/** `governor serve`: the service (`npm start`). */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createDirectoryArchiveStore } from "../adapters/embedded/fs-archive-store.ts";
+import { createInProcessChannels } from "../adapters/embedded/in-process-channels.ts";
+import { createSqliteLedgerStore } from "../adapters/embedded/sqlite-ledger-store.ts";
+import { ConfigError, describeSettings, loadConfig } from "../config.ts";
+import { loadCredentials } from "../credentials.ts";
+import { buildServer } from "../ingress/server.ts";
+import { createLogger } from "../logger.ts";
+import { Runtime } from "../runtime/runtime.ts";
+
+export const summary = "run the service (what `npm start` runs)";
+
+export async function run(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({ args: argv, options: { backend: { type: "string" }, help: { type: "boolean" } }, strict: true });
+  } catch (err) {
+    process.stderr.write(`governor serve: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(`usage: governor serve [--backend embedded|gcp]\n\nsettings (environment variable, default, meaning):\n${describeSettings()}\n`);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env, args.values.backend ? { backend: args.values.backend as "embedded" | "gcp" } : {});
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`governor serve: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  if (config.backend !== "embedded") {
+    logger.fatal({ backend: config.backend }, "this build runs the embedded backend only; the gcp backend is not available yet");
+    return 2;
+  }
+  let credentials;
+  try {
+    credentials = loadCredentials(config.dataDir);
+  } catch (err) {
+    logger.fatal({ code: "GOVERNOR_CREDENTIALS_INVALID" }, (err as Error).message);
+    return 2;
+  }
+  if (credentials.generated) {
+    logger.warn({ path: credentials.path }, "first start: generated bearer tokens, a webhook secret and a signing key (mode 0600); read them from this file");
+  }
+  const store = createSqliteLedgerStore({ path: join(config.dataDir, "ledger.sqlite") });
+  const runtime = new Runtime({
+    config,
+    credentials,
+    store,
+    archives: createDirectoryArchiveStore(join(config.dataDir, "archives")),
+    channels: createInProcessChannels(),
+    logger,
+  });
+  const started = await runtime.start();
+  logger.info(started, "governors rebuilt from their ledgers");
+  const { app } = buildServer(runtime, logger);
+  await app.listen({ port: config.port, host: config.host });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping: intake closed, finishing in-flight actions");
+    try {
+      await app.close();
+      await runtime.stop();
+      logger.info("stopped cleanly");
+      process.exit(0);
+    } catch (err) {
+      logger.fatal({ err }, "shutdown failed");
+      process.exit(1);
+    }
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+  return new Promise<number>(() => {});
+}

@@ -1,0 +1,72 @@
+/**
+ * Every setting of the service, from the environment, validated once at
+ * start. The README lists them; `governor serve --help` prints them.
+ */
+import { resolve } from "node:path";
+import { z } from "zod";
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** The settings, their environment variables, defaults and meanings. */
+export const settings = {
+  port: { env: "PORT", schema: int(0, 65535), default: 8080, doc: "HTTP port" },
+  host: { env: "HOST", schema: z.string().min(1), default: "127.0.0.1", doc: "address to listen on (0.0.0.0 in a container)" },
+  dataDir: { env: "GOVERNOR_DATA_DIR", schema: z.string().min(1), default: "./.governor", doc: "ledger, spool, archives, credentials" },
+  policiesDir: { env: "GOVERNOR_POLICIES_DIR", schema: z.string().min(1), default: "./policies", doc: "policy documents loaded and watched at start" },
+  backend: { env: "GOVERNOR_BACKEND", schema: z.enum(["embedded", "gcp"]), default: "embedded", doc: "embedded (SQLite, one process) or gcp" },
+  originPrefix: { env: "GOVERNOR_ORIGIN_PREFIX", schema: z.string().regex(/^[^\s/][^\s]*$/), default: "governor.local", doc: "checkpoint origin prefix: origin = <prefix>/<ledger>" },
+  logLevel: { env: "LOG_LEVEL", schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), default: "info", doc: "log level" },
+  healthIntervalMs: { env: "GOVERNOR_HEALTH_INTERVAL_MS", schema: int(100, 3_600_000), default: 10_000, doc: "store health probe interval" },
+  probeDeadlineMs: { env: "GOVERNOR_PROBE_DEADLINE_MS", schema: int(10, 60_000), default: 2_000, doc: "hard deadline of one health probe" },
+  probeFailures: { env: "GOVERNOR_PROBE_FAILURES", schema: int(1, 100), default: 3, doc: "failed probes in a row before safe mode" },
+  drainMs: { env: "GOVERNOR_DRAIN_MS", schema: int(0, 600_000), default: 30_000, doc: "how long a cancel waits for in-flight actions" },
+  shutdownDrainMs: { env: "GOVERNOR_SHUTDOWN_DRAIN_MS", schema: int(0, 600_000), default: 10_000, doc: "how long SIGTERM waits for in-flight actions" },
+  bodyLimitBytes: { env: "GOVERNOR_BODY_LIMIT_BYTES", schema: int(1024, 64 * 1024 * 1024), default: 64 * 1024, doc: "largest request body accepted" },
+  maxParamsBytes: { env: "GOVERNOR_MAX_PARAMS_BYTES", schema: int(2, 16 * 1024 * 1024), default: 16 * 1024, doc: "largest signal params accepted (JSON bytes)" },
+  webhookToleranceS: { env: "GOVERNOR_WEBHOOK_TOLERANCE_S", schema: int(1, 86_400), default: 300, doc: "accepted clock skew of webhook timestamps" },
+  checkpointIntervalMs: { env: "GOVERNOR_CHECKPOINT_INTERVAL_MS", schema: int(0, 60_000), default: 100, doc: "at most one checkpoint per ledger per interval" },
+  retryAfterS: { env: "GOVERNOR_RETRY_AFTER_S", schema: int(1, 3600), default: 10, doc: "Retry-After sent with 503 in safe mode" },
+} as const;
+
+type Settings = typeof settings;
+export type Config = { -readonly [K in keyof Settings]: z.infer<Settings[K]["schema"]> };
+
+/** A setting that does not parse: names the variable and what it expects. */
+export class ConfigError extends Error {
+  readonly code = "GOVERNOR_CONFIG_INVALID";
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, s] of Object.entries(settings)) {
+    if (key in overrides) {
+      out[key] = overrides[key as keyof Config];
+      continue;
+    }
+    const raw = env[s.env];
+    if (raw === undefined || raw === "") {
+      out[key] = s.default;
+      continue;
+    }
+    const parsed = (s.schema as z.ZodType).safeParse(raw);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push(`${s.env}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? "invalid"} (${s.doc})`);
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  const config = out as Config;
+  config.dataDir = resolve(config.dataDir);
+  config.policiesDir = resolve(config.policiesDir);
+  return config;
+}
+
+/** The settings as a table for `--help` and the README. */
+export function describeSettings(): string {
+  return Object.values(settings)
+    .map((s) => `  ${s.env.padEnd(32)} ${String(s.default).padEnd(16)} ${s.doc}`)
+    .join("\n");
+}

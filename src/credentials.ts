@@ -1,0 +1,108 @@
+/**
+ * Bearer tokens, webhook secrets and checkpoint signing keys.
+ *
+ * On the embedded default, a first start with none configured generates them
+ * into `<data dir>/credentials.json` (mode 0600) and says where (never what).
+ * Environment variables override the file, one by one.
+ */
+import { randomBytes, timingSafeEqual, createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { generateSignerKey, signerKeyFromString, signerKeyToString, type SignerKey } from "./ledger/checkpoint.ts";
+
+export const Scope = {
+  admin: "admin",
+  operator: "operator",
+  auditor: "auditor",
+  gitops: "gitops",
+  tenant: "tenant",
+} as const;
+export type Scope = (typeof Scope)[keyof typeof Scope];
+export const scopes = Object.values(Scope);
+
+const CredentialsFile = z.strictObject({
+  tokens: z.record(z.enum(["admin", "operator", "auditor", "gitops", "tenant"]), z.string().min(16)),
+  webhook_secrets: z.array(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/)).min(1),
+  signing_keys: z.array(z.string().startsWith("PRIVATE+KEY+")).min(1),
+});
+
+export interface Credentials {
+  /** Token → scope; compared in constant time. */
+  readonly tokens: ReadonlyMap<Scope, string>;
+  /** Every active webhook secret (rotation: more than one). */
+  readonly webhookSecrets: readonly string[];
+  /** Signing keys; every checkpoint carries a signature by each. */
+  readonly signers: readonly SignerKey[];
+  /** Where they came from, for the start-up log. */
+  readonly source: string;
+}
+
+const envTokens: Record<Scope, string> = {
+  admin: "GOVERNOR_ADMIN_TOKEN",
+  operator: "GOVERNOR_OPERATOR_TOKEN",
+  auditor: "GOVERNOR_AUDITOR_TOKEN",
+  gitops: "GOVERNOR_GITOPS_TOKEN",
+  tenant: "GOVERNOR_TENANT_TOKEN",
+};
+
+function newToken(scope: Scope): string {
+  return `gov_${scope}_${randomBytes(24).toString("base64url")}`;
+}
+
+/** Loads credentials: environment first, then `<dataDir>/credentials.json`, generating that file on first start. */
+export function loadCredentials(dataDir: string, env: NodeJS.ProcessEnv = process.env, signerName = "governor"): Credentials & { generated: boolean; path: string } {
+  const path = join(dataDir, "credentials.json");
+  let generated = false;
+  let file: z.infer<typeof CredentialsFile>;
+  if (existsSync(path)) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, "utf8"));
+    } catch {
+      throw new Error(`${path} is not valid JSON; fix or remove it (a new one is generated when it is absent)`);
+    }
+    const parsed = CredentialsFile.safeParse(raw);
+    if (!parsed.success) {
+      throw new Error(`${path} is not a valid credentials file: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    }
+    file = parsed.data;
+  } else {
+    mkdirSync(dataDir, { recursive: true });
+    file = {
+      tokens: Object.fromEntries(scopes.map((s) => [s, newToken(s)])) as Record<Scope, string>,
+      webhook_secrets: [`whsec_${randomBytes(32).toString("base64")}`],
+      signing_keys: [signerKeyToString(generateSignerKey(signerName))],
+    };
+    writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+    chmodSync(path, 0o600);
+    generated = true;
+  }
+  const tokens = new Map<Scope, string>();
+  for (const scope of scopes) {
+    const value = env[envTokens[scope]] ?? file.tokens[scope];
+    if (value !== undefined && value.length > 0) tokens.set(scope, value);
+  }
+  const secrets = env["GOVERNOR_WEBHOOK_SECRETS"]?.split(",").map((s) => s.trim()).filter(Boolean) ?? file.webhook_secrets;
+  const keyStrings = env["GOVERNOR_SIGNING_KEYS"]?.split(/[\n,]/).map((s) => s.trim()).filter(Boolean) ?? file.signing_keys;
+  const signers = keyStrings.map((k, i) => {
+    try {
+      return signerKeyFromString(k);
+    } catch (err) {
+      // Never echo the key itself.
+      throw new Error(`signing key #${i + 1} does not parse: ${(err as Error).message}`);
+    }
+  });
+  return { tokens, webhookSecrets: secrets, signers, source: path, generated, path };
+}
+
+/** Which scope a presented bearer token has, compared in constant time against every configured token. */
+export function scopeOfToken(credentials: Credentials, presented: string): Scope | null {
+  const p = createHash("sha256").update(presented).digest();
+  let found: Scope | null = null;
+  for (const [scope, token] of credentials.tokens) {
+    const t = createHash("sha256").update(token).digest();
+    if (timingSafeEqual(p, t) && found === null) found = scope;
+  }
+  return found;
+}

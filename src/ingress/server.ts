@@ -1,0 +1,383 @@
+/**
+ * The HTTP API (paths and status codes are a contract: see the README).
+ * Built on Fastify; tests drive it in-process with `app.inject()` and end to
+ * end over a real socket.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import { Webhook } from "standardwebhooks";
+import { z } from "zod";
+import type { SignalReply } from "../../governors/decide.ts";
+import { scopeOfToken, type Scope } from "../credentials.ts";
+import { bytesToHex, hexToBytes } from "../ledger/hash.ts";
+import { inclusionProof } from "../ledger/merkle.ts";
+import { accountIdPattern, PLATFORM_LEDGER, type LedgerId } from "../ledger/receipt.ts";
+import { Marketplace, MarketplaceEvent } from "../runtime/marketplace.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { ApiError, ApiErrorCode } from "./api-error.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    rawBody?: string;
+    scope?: Scope;
+  }
+}
+
+export interface ServerOptions {
+  /** Extra health facts for /readyz and /v1/status (safe mode, store health). */
+  readonly health?: () => { degraded: boolean; store: string; details?: Record<string, unknown> };
+}
+
+const SignalBody = z.strictObject({
+  signal_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$/, "expected 1-256 characters: letters, digits, '.', '_', ':', '-'"),
+  action: z.string().min(1).max(64),
+  params: z.record(z.string(), z.unknown()).default({}),
+});
+
+function zodMessage(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join(".") : "body"}: ${i.message}`)
+    .join("; ");
+}
+
+/** Builds the Fastify app around a started runtime. */
+export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions = {}): { app: FastifyInstance; metrics: Metrics } {
+  const health = options.health ?? (() => ({ degraded: false, store: "ok" }));
+  const metrics = createMetrics({
+    governorsByState: () => {
+      const counts: Record<string, number> = {};
+      for (const a of rt.host.accounts()) {
+        const s = rt.host.status(a)?.state ?? "unknown";
+        counts[s] = (counts[s] ?? 0) + 1;
+      }
+      return counts;
+    },
+    safeMode: () => health().degraded,
+  });
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: rt.config.bodyLimitBytes,
+    disableRequestLogging: false,
+    return503OnClosing: true,
+  });
+  const marketplace = new Marketplace(rt);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    const text = body as string;
+    req.rawBody = text;
+    if (text.length === 0) {
+      done(new ApiError(400, ApiErrorCode.bodyJson, "the body is empty; send a JSON object"), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new ApiError(400, ApiErrorCode.bodyJson, `the body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    let apiError: ApiError;
+    if (err instanceof ApiError) apiError = err;
+    else if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      apiError = new ApiError(413, ApiErrorCode.bodyTooLarge, `the body is larger than ${rt.config.bodyLimitBytes} bytes (GOVERNOR_BODY_LIMIT_BYTES)`);
+    } else if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+      apiError = new ApiError(415, ApiErrorCode.bodyMediaType, "send the body as application/json");
+    } else if (err.code === "FST_ERR_CTP_EMPTY_JSON_BODY") {
+      apiError = new ApiError(400, ApiErrorCode.bodyJson, "the body is empty; send a JSON object");
+    } else if (typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500) {
+      apiError = new ApiError(err.statusCode, ApiErrorCode.bodyInvalid, err.message);
+    } else {
+      req.log.error({ err }, "request failed");
+      apiError = new ApiError(500, ApiErrorCode.internal, "the request failed inside Governor; the log has the details");
+    }
+    metrics.httpErrors.inc({ code: apiError.code });
+    if (apiError.status < 500) req.log.info({ code: apiError.code, status: apiError.status }, apiError.message);
+    void reply.status(apiError.status).headers(apiError.headers).send({ error: { code: apiError.code, message: apiError.message } });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: { code: ApiErrorCode.notFound, message: `no route ${req.method} ${req.url.split("?")[0]}` } });
+  });
+
+  /** Requires a bearer token of one of the scopes (admin always passes). */
+  const auth =
+    (...allowed: Scope[]) =>
+    async (req: FastifyRequest): Promise<void> => {
+      const header = req.headers.authorization;
+      if (header === undefined) throw new ApiError(401, ApiErrorCode.authMissing, "send Authorization: Bearer <token>", { "www-authenticate": "Bearer" });
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (match === null) throw new ApiError(401, ApiErrorCode.authMissing, "the Authorization header must be 'Bearer <token>'", { "www-authenticate": "Bearer" });
+      const scope = scopeOfToken(rt.credentials, match[1]!);
+      if (scope === null) throw new ApiError(401, ApiErrorCode.authInvalid, "the bearer token is not valid", { "www-authenticate": "Bearer" });
+      if (scope !== "admin" && !allowed.includes(scope)) {
+        throw new ApiError(403, ApiErrorCode.authScope, `this needs a token with scope ${["admin", ...allowed].join(" or ")}; yours has ${scope}`);
+      }
+      req.scope = scope;
+    };
+
+  const accountParam = (req: FastifyRequest, allowPlatform: boolean): LedgerId => {
+    const account = (req.params as { account: string }).account;
+    if (allowPlatform && account === PLATFORM_LEDGER) return account as LedgerId;
+    if (!accountIdPattern.test(account)) {
+      throw new ApiError(400, ApiErrorCode.queryInvalid, `"${account.slice(0, 64)}" is not an account id (letters, digits, '.', '_', '-'; max 128)`);
+    }
+    return account as LedgerId;
+  };
+
+  const knownLedger = (ledger: LedgerId): void => {
+    if (ledger === PLATFORM_LEDGER) return;
+    if (!rt.host.has(ledger)) throw new ApiError(404, ApiErrorCode.tenantUnknown, `no tenant "${ledger}" is provisioned here`);
+  };
+
+  // ---- marketplace --------------------------------------------------------
+
+  const webhooks = rt.credentials.webhookSecrets.map((s) => new Webhook(s));
+  app.post("/v1/marketplace/events", async (req, reply) => {
+    const id = header(req, "webhook-id");
+    const ts = header(req, "webhook-timestamp");
+    const sig = header(req, "webhook-signature");
+    if (id === undefined || ts === undefined || sig === undefined) {
+      throw new ApiError(401, ApiErrorCode.webhookHeaders, "send the Standard Webhooks headers webhook-id, webhook-timestamp and webhook-signature");
+    }
+    const seconds = /^\d{1,12}$/.test(ts) ? Number(ts) : Number.NaN;
+    if (!Number.isFinite(seconds)) throw new ApiError(401, ApiErrorCode.webhookSignature, "webhook-timestamp must be integer seconds since the epoch");
+    const skew = Math.floor(rt.clock.now() / 1000) - seconds;
+    const tolerance = rt.config.webhookToleranceS;
+    if (skew > tolerance) throw new ApiError(401, ApiErrorCode.webhookExpired, `webhook-timestamp is ${skew} s old; the limit is ${tolerance} s`);
+    if (-skew > tolerance) throw new ApiError(401, ApiErrorCode.webhookFuture, `webhook-timestamp is ${-skew} s in the future; the limit is ${tolerance} s`);
+    const raw = req.rawBody ?? "";
+    // Signed with the library's own scheme, compared in constant time against every active secret (rotation).
+    const presented = sig.split(" ").flatMap((p) => (p.startsWith("v1,") ? [p.slice(3)] : []));
+    const valid = webhooks.some((w) => {
+      const expected = w.sign(id, new Date(seconds * 1000), raw).split(",")[1] ?? "";
+      return presented.some((p) => constantTimeEqual(p, expected));
+    });
+    if (!valid) throw new ApiError(401, ApiErrorCode.webhookSignature, "no webhook-signature matches an active webhook secret");
+    const parsed = MarketplaceEvent.safeParse(req.body);
+    if (!parsed.success) throw new ApiError(400, ApiErrorCode.bodyInvalid, zodMessage(parsed.error));
+    const outcome = await marketplace.handle(id, parsed.data);
+    metrics.marketplaceEvents.inc({ type: parsed.data.eventType, status: String(outcome.status) });
+    if ("code" in outcome) throw new ApiError(outcome.status, outcome.code, outcome.message);
+    return reply.status(outcome.status).send(outcome.body);
+  });
+
+  // ---- tenants: signals ---------------------------------------------------
+
+  app.post("/v1/tenants/:account/signals", { preHandler: auth("tenant") }, async (req, reply) => {
+    const started = performance.now();
+    const account = accountParam(req, false);
+    if (!rt.accepting) throw new ApiError(503, ApiErrorCode.shuttingDown, "Governor is not taking signals right now; retry shortly", { "retry-after": "5" });
+    if (health().degraded) {
+      metrics.signals.inc({ outcome: "safe_mode" });
+      throw new ApiError(503, ApiErrorCode.safeMode, "Governor is in safe mode (its store is failing): no action is taken; retry later", {
+        "retry-after": String(rt.config.retryAfterS),
+      });
+    }
+    const parsed = SignalBody.safeParse(req.body);
+    if (!parsed.success) throw new ApiError(400, ApiErrorCode.bodyInvalid, zodMessage(parsed.error));
+    knownLedger(account);
+    const body = parsed.data;
+    const paramsBytes = Buffer.byteLength(JSON.stringify(body.params));
+    const answer = await rt.signal(account, body, paramsBytes);
+    const outcome = outcomeOf(answer);
+    metrics.signals.inc({ outcome });
+    metrics.signalLatency.observe({ outcome }, (performance.now() - started) / 1000);
+    return sendSignalReply(reply, body.signal_id, answer, rt.config.retryAfterS);
+  });
+
+  // ---- tenants: operator --------------------------------------------------
+
+  app.get("/v1/tenants/:account", { preHandler: auth("operator") }, async (req) => {
+    const account = accountParam(req, false);
+    const s = rt.host.status(account);
+    if (s === undefined) throw new ApiError(404, ApiErrorCode.tenantUnknown, `no tenant "${account}" is provisioned here`);
+    const h = health();
+    const available = s.state === "active" && !h.degraded && rt.accepting;
+    return {
+      account_id: s.account,
+      availability: available ? "available" : "unavailable",
+      ...(available ? {} : { unavailable_reason: h.degraded ? "safe_mode" : !rt.accepting ? "shutting_down" : s.state }),
+      state: s.state,
+      sku_id: s.sku_id,
+      plan: s.plan,
+      policy_version: s.policy_version,
+      concurrency: s.concurrency,
+      in_flight: s.in_flight,
+      queue_depth: s.queue_depth,
+      oldest_wait_ms: s.oldest_wait_ms,
+      last_success_at: s.last_success_at,
+      ledger_size: s.ledger_size,
+    };
+  });
+
+  // ---- tenants: auditor ---------------------------------------------------
+
+  const ReceiptsQuery = z.object({
+    from: z.coerce.number().int().min(0).default(0),
+    limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+  });
+  app.get("/v1/tenants/:account/receipts", { preHandler: auth("auditor") }, async (req, reply) => {
+    const ledger = accountParam(req, true);
+    const q = ReceiptsQuery.safeParse(req.query);
+    if (!q.success) throw new ApiError(400, ApiErrorCode.queryInvalid, zodMessage(q.error));
+    await ensureLedger(ledger);
+    const receipts = await rt.store.read(ledger, q.data.from, q.data.limit);
+    const size = rt.writer.isOpen(ledger) ? rt.writer.durableSize(ledger) : (await rt.store.head(ledger)).size;
+    return reply
+      .header("content-type", "application/x-ndjson; charset=utf-8")
+      .header("x-ledger-size", String(size))
+      .send(receipts.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  });
+
+  app.get("/v1/tenants/:account/checkpoint", { preHandler: auth("auditor") }, async (req, reply) => {
+    const ledger = accountParam(req, true);
+    await ensureLedger(ledger);
+    const cp = await rt.store.latestCheckpoint(ledger);
+    if (cp === null) throw new ApiError(404, ApiErrorCode.notFound, `ledger ${ledger} has no checkpoint yet`);
+    return reply.header("content-type", "text/plain; charset=utf-8").header("x-tree-size", String(cp.size)).send(cp.note);
+  });
+
+  const ProofQuery = z.object({ seq: z.coerce.number().int().min(0), size: z.coerce.number().int().min(1).optional() });
+  app.get("/v1/tenants/:account/proof", { preHandler: auth("auditor") }, async (req) => {
+    const ledger = accountParam(req, true);
+    const q = ProofQuery.safeParse(req.query);
+    if (!q.success) throw new ApiError(400, ApiErrorCode.queryInvalid, `${zodMessage(q.error)} (use ?seq=N[&size=M])`);
+    await ensureLedger(ledger);
+    const cp = await rt.store.latestCheckpoint(ledger);
+    const durable = rt.writer.isOpen(ledger) ? rt.writer.durableSize(ledger) : (await rt.store.head(ledger)).size;
+    const size = q.data.size ?? cp?.size ?? durable;
+    if (size > durable) throw new ApiError(400, ApiErrorCode.queryInvalid, `size ${size} is beyond the ledger (${durable} receipts)`);
+    if (q.data.seq >= size) throw new ApiError(400, ApiErrorCode.queryInvalid, `seq ${q.data.seq} is not in a tree of size ${size}`);
+    const hashes = (await rt.store.readHashes(ledger, 0, size)).map(hexToBytes);
+    const { merkleRoot } = await import("../ledger/merkle.ts");
+    const proof = inclusionProof(hashes, q.data.seq, size);
+    const root = merkleRoot(hashes);
+    return {
+      leaf_index: q.data.seq,
+      tree_size: size,
+      leaf_hash: bytesToHex(hashes[q.data.seq]!),
+      root: Buffer.from(root).toString("base64"),
+      hashes: proof.map((h) => Buffer.from(h).toString("base64")),
+      checkpoint: cp !== null && cp.size === size ? cp.note : null,
+    };
+  });
+
+  app.get("/v1/tenants/:account/export", { preHandler: auth("auditor") }, async (req, reply) => {
+    const ledger = accountParam(req, true);
+    await ensureLedger(ledger);
+    const dir = await mkdtemp(join(tmpdir(), "governor-export-"));
+    const file = join(dir, `${ledger}.tar.gz`);
+    try {
+      const result = await rt.exportTo(ledger, file);
+      const stream = createReadStream(file);
+      stream.on("close", () => void rm(dir, { recursive: true, force: true }));
+      return reply
+        .header("content-type", "application/gzip")
+        .header("content-disposition", `attachment; filename="${ledger}-${result.size}.tar.gz"`)
+        .header("x-archive-sha256", result.sha256)
+        .send(stream);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  });
+
+  async function ensureLedger(ledger: LedgerId): Promise<void> {
+    if (ledger === PLATFORM_LEDGER || rt.host.has(ledger)) return;
+    const head = await rt.store.head(ledger);
+    if (head.size === 0) throw new ApiError(404, ApiErrorCode.tenantUnknown, `no ledger "${ledger}" exists here`);
+  }
+
+  // ---- platform -----------------------------------------------------------
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) => {
+    const h = health();
+    const ready = rt.accepting && !h.degraded;
+    return reply.status(ready ? 200 : 503).send({ ready, safe_mode: h.degraded, accepting: rt.accepting, store: h.store });
+  });
+  app.get("/v1/status", { preHandler: auth("operator") }, async () => {
+    const h = health();
+    const states: Record<string, number> = {};
+    for (const a of rt.host.accounts()) {
+      const s = rt.host.status(a)?.state ?? "unknown";
+      states[s] = (states[s] ?? 0) + 1;
+    }
+    return {
+      status: h.degraded ? "degraded" : "ok",
+      safe_mode: h.degraded,
+      accepting: rt.accepting,
+      store: h.store,
+      backend: rt.config.backend,
+      governors: states,
+      policies: rt.catalog.skus().map((sku) => ({ sku_id: sku, policy_version: rt.catalog.current(sku)?.version ?? null })),
+      ...(h.details ?? {}),
+    };
+  });
+  app.get("/metrics", async (_req, reply) => reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get("/.well-known/governor/keys", async (_req, reply) =>
+    reply.header("content-type", "text/plain; charset=utf-8").send(rt.credentials.signers.map((s) => `${s.verifierKey}\n`).join("")),
+  );
+
+  return { app, metrics };
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+function outcomeOf(r: SignalReply): string {
+  switch (r.kind) {
+    case "accepted":
+      return r.state === "running" ? "started" : "queued";
+    case "duplicate":
+      return "duplicate";
+    case "refused":
+      return `refused_${r.code}`;
+    case "unavailable":
+      return `unavailable_${r.reason}`;
+  }
+}
+
+const refusalStatus: Record<string, number> = {
+  unknown_action: 400,
+  invalid_params: 400,
+  params_too_large: 400,
+  not_permitted: 403,
+  quota_exhausted: 429,
+};
+
+function sendSignalReply(reply: FastifyReply, signalId: string, r: SignalReply, retryAfterS: number) {
+  switch (r.kind) {
+    case "accepted":
+      return reply.status(202).send({ signal_id: signalId, action_id: r.actionId, state: r.state });
+    case "duplicate":
+      return reply.status(200).send({ signal_id: signalId, duplicate: true, action_id: r.outcome.actionId, state: r.outcome.state, ...(r.outcome.code ? { code: r.outcome.code } : {}) });
+    case "refused":
+      throw new ApiError(refusalStatus[r.code] ?? 400, `SIGNAL_${r.code.toUpperCase()}`, r.reason);
+    case "unavailable":
+      if (r.reason === "degraded") {
+        throw new ApiError(503, ApiErrorCode.safeMode, "the tenant is in safe mode: no action is taken; retry later", { "retry-after": String(retryAfterS) });
+      }
+      if (r.reason === "not_provisioned") throw new ApiError(404, ApiErrorCode.tenantUnknown, "the tenant is not provisioned");
+      if (r.reason === "decommissioning") {
+        throw new ApiError(503, ApiErrorCode.tenantUnavailable, "the tenant is being cancelled: it takes no new signals", { "retry-after": String(retryAfterS) });
+      }
+      throw new ApiError(409, ApiErrorCode.tenantUnavailable, `the tenant is ${r.reason}; it takes no signals`);
+  }
+}

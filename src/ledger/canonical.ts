@@ -1,0 +1,98 @@
+/**
+ * RFC 8785 JSON Canonicalization Scheme (JCS): the byte-exact text every
+ * receipt hash is computed over.
+ */
+import canonicalize from "canonicalize";
+
+/**
+ * The RFC 8785 canonical JSON text of `value`: object members sorted by their
+ * UTF-16 code units, no whitespace, ECMAScript number formatting, minimal
+ * string escaping.
+ *
+ * Values are read as `JSON.stringify` reads them, so that a value and its
+ * JSON round trip (`JSON.parse(JSON.stringify(value))`) always have the same
+ * canonical text: object members whose value is `undefined` are left out,
+ * `undefined` array elements become `null`, and objects with a `toJSON`
+ * method (such as `Date`) are replaced by what it returns.
+ *
+ * @throws {TypeError} for what JSON cannot represent, naming where it is
+ *   (`$` is the value itself): `undefined` at the top level, `NaN`, `Infinity`,
+ *   BigInt, functions, symbols, strings with a lone UTF-16 surrogate (no UTF-8
+ *   encoding exists), cycles, and objects other than plain objects and arrays
+ *   (a `Map`, a `Uint8Array`, a class instance without `toJSON`), which JSON
+ *   would silently turn into `{}`.
+ */
+export function canonicalJson(value: unknown): string {
+  const problem = findUnrepresentable(value, "$", new Set());
+  if (problem !== null) throw new TypeError(`canonical JSON: ${problem}`);
+  let text: string | undefined;
+  try {
+    text = canonicalize(value);
+  } catch (error) {
+    // The walk above rejects everything canonicalize rejects; keep its reason if they ever disagree.
+    throw new TypeError(`canonical JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (text === undefined) throw new TypeError("canonical JSON: the value has no JSON representation");
+  return text;
+}
+
+/** Describes the first part of `value` that has no JSON text, or returns null. */
+function findUnrepresentable(value: unknown, path: string, ancestors: Set<object>): string | null {
+  switch (typeof value) {
+    case "string":
+      return value.isWellFormed() ? null : `${path} is a string with a lone UTF-16 surrogate (not encodable as UTF-8)`;
+    case "number":
+      return Number.isFinite(value) ? null : `${path} is ${String(value)}, which JSON cannot represent`;
+    case "boolean":
+      return null;
+    case "undefined":
+      return `${path} is undefined, which JSON cannot represent`;
+    case "bigint":
+      return `${path} is a BigInt, which JSON cannot represent (use a decimal string)`;
+    case "function":
+      return `${path} is a function, which JSON cannot represent`;
+    case "symbol":
+      return `${path} is a symbol, which JSON cannot represent`;
+    default:
+      break;
+  }
+  if (value === null) return null;
+  const obj = value as object;
+  if (ancestors.has(obj)) return `${path} refers back to an enclosing object (a cycle)`;
+  if (typeof (obj as { toJSON?: unknown }).toJSON === "function") {
+    ancestors.add(obj);
+    const replaced: unknown = (obj as { toJSON(): unknown }).toJSON();
+    const problem = replaced === undefined ? null : findUnrepresentable(replaced, path, ancestors);
+    ancestors.delete(obj);
+    return problem;
+  }
+  ancestors.add(obj);
+  let problem: string | null = null;
+  if (Array.isArray(obj)) {
+    for (let i = 0; i < obj.length && problem === null; i++) {
+      const item: unknown = obj[i];
+      if (item !== undefined) problem = findUnrepresentable(item, `${path}[${i}]`, ancestors);
+    }
+  } else {
+    const proto: unknown = Object.getPrototypeOf(obj);
+    if (proto !== Object.prototype && proto !== null) {
+      const kind = (obj as { constructor?: { name?: unknown } }).constructor?.name;
+      problem = `${path} is ${typeof kind === "string" && kind !== "" ? `a ${kind}` : "an object with a custom prototype"}, not a plain object or array`;
+    } else {
+      for (const key in obj) {
+        if (!Object.hasOwn(obj, key)) continue;
+        const member: unknown = (obj as Record<string, unknown>)[key];
+        if (member === undefined) continue;
+        problem = findUnrepresentable(key, `${path} key ${JSON.stringify(key.slice(0, 64))}`, ancestors)
+          ?? findUnrepresentable(member, memberPath(path, key), ancestors);
+        if (problem !== null) break;
+      }
+    }
+  }
+  ancestors.delete(obj);
+  return problem;
+}
+
+function memberPath(path: string, key: string): string {
+  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}

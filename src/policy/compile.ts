@@ -1,0 +1,44 @@
+/**
+ * Compiles a policy document into the `PolicyView` a governor reads: plans
+ * and actions in maps, each action's params schema turned into a validator once.
+ */
+import { z } from "zod";
+import type { ActionView, PlanView, PolicyView } from "../../governors/policy-view.ts";
+import type { PolicyDocument } from "./schema.ts";
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? `params.${i.path.join(".")}` : "params"}: ${i.message}`)
+    .join("; ");
+}
+
+export function compilePolicy(doc: PolicyDocument): PolicyView {
+  const actions = new Map<string, ActionView>();
+  for (const [name, spec] of Object.entries(doc.actions)) {
+    const schema = z.fromJSONSchema(spec.params_schema as Parameters<typeof z.fromJSONSchema>[0]);
+    actions.set(name, {
+      name,
+      handler: spec.handler,
+      timeoutMs: spec.timeout_ms,
+      rollback: spec.rollback,
+      config: Object.freeze({ ...spec.config }),
+      validateParams(params) {
+        const result = schema.safeParse(params);
+        return result.success ? null : describeIssues(result.error);
+      },
+    });
+  }
+  const plans = new Map<string, PlanView>();
+  for (const [name, plan] of Object.entries(doc.plans)) {
+    plans.set(name, {
+      name,
+      monthlyActions: plan.monthly_actions,
+      concurrentActions: plan.concurrent_actions,
+      maxConcurrency: plan.max_concurrency,
+      costPerSlotUsd: plan.cost_per_slot_usd,
+      permits: new Set(plan.actions),
+    });
+  }
+  return { skuId: doc.sku_id, version: doc.policy_version, plans, actions };
+}

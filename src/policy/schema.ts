@@ -1,0 +1,142 @@
+/**
+ * The policy document: one per SKU, the data GitOps edits in `policies/`.
+ * It names the plans (quotas, concurrency, cost), the actions each plan
+ * permits (handler, params schema, timeout, rollback) and the health and
+ * scaling settings.
+ */
+import { z } from "zod";
+
+const name = z
+  .string()
+  .regex(/^[a-z][a-z0-9_.-]{0,63}$/, "expected a lowercase name: letters, digits, '_', '.', '-' (max 64)");
+const semver = z
+  .string()
+  .regex(/^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/, "expected a semantic version MAJOR.MINOR.PATCH, e.g. 1.4.0");
+const usd = z.string().regex(/^\d+(\.\d{1,6})?$/, "expected a non-negative decimal string in USD, e.g. \"0.50\"");
+
+/** A JSON Schema (draft 2020-12 subset zod understands) for an action's params. */
+const jsonSchema = z.record(z.string(), z.unknown());
+
+export const HandlerName = { noop: "noop", http: "http" } as const;
+export type HandlerName = (typeof HandlerName)[keyof typeof HandlerName];
+
+export const ActionSpec = z.strictObject({
+  description: z.string().max(512).optional(),
+  /** Which built-in handler runs the action. */
+  handler: z.enum(["noop", "http"]),
+  /** JSON Schema the params must satisfy; `{ "type": "object" }` accepts any object. */
+  params_schema: jsonSchema.default({ type: "object" }),
+  /** Hard deadline; the handler's AbortSignal fires at it. */
+  timeout_ms: z.number().int().min(1).max(300_000).default(500),
+  /** Handler settings: for `http`, `url` and `rollback_url`. */
+  config: z.record(z.string(), z.unknown()).default({}),
+  /** Whether a timed-out or failed action is rolled back. */
+  rollback: z.enum(["auto", "none"]).default("auto"),
+});
+export type ActionSpec = z.infer<typeof ActionSpec>;
+
+export const PlanSpec = z.strictObject({
+  description: z.string().max(512).optional(),
+  /** Actions started per calendar month (UTC). */
+  monthly_actions: z.number().int().min(0),
+  /** Actions running at once when provisioned. */
+  concurrent_actions: z.number().int().min(1).max(10_000),
+  /** The most the scaler may raise concurrency to. */
+  max_concurrency: z.number().int().min(1).max(10_000),
+  /** Cost of one concurrency slot above the plan's base, per month. */
+  cost_per_slot_usd: usd,
+  /** Names of the actions this plan permits. */
+  actions: z.array(name).max(256),
+});
+export type PlanSpec = z.infer<typeof PlanSpec>;
+
+export const ScalingSpec = z.strictObject({
+  /** Scale up when this many signals wait. */
+  queue_depth_threshold: z.number().int().min(1).default(100),
+  /** Or when the oldest waiting signal is older than this. */
+  oldest_wait_ms_threshold: z.number().int().min(1).default(5_000),
+  /** Lag must fall within this window after a scale-up, or it is reverted. */
+  window_ms: z.number().int().min(1).default(60_000),
+  /** Slots added per scale decision. */
+  step: z.number().int().min(1).default(1),
+});
+
+export const HealthSpec = z.strictObject({
+  /** Consecutive failed probes before safe mode. */
+  failure_threshold: z.number().int().min(1).max(100).default(3),
+});
+
+export const PolicyDocument = z
+  .strictObject({
+    sku_id: name,
+    policy_version: semver,
+    description: z.string().max(1024).optional(),
+    actions: z.record(name, ActionSpec),
+    plans: z.record(name, PlanSpec),
+    scaling: ScalingSpec.default({ queue_depth_threshold: 100, oldest_wait_ms_threshold: 5_000, window_ms: 60_000, step: 1 }),
+    health: HealthSpec.default({ failure_threshold: 3 }),
+  })
+  .superRefine((doc, ctx) => {
+    if (Object.keys(doc.plans).length === 0) {
+      ctx.addIssue({ code: "custom", path: ["plans"], message: "a policy needs at least one plan" });
+    }
+    for (const [planName, plan] of Object.entries(doc.plans)) {
+      for (const [i, action] of plan.actions.entries()) {
+        if (!(action in doc.actions)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["plans", planName, "actions", i],
+            message: `plan "${planName}" permits action "${action}", which the policy does not define`,
+          });
+        }
+      }
+      if (plan.max_concurrency < plan.concurrent_actions) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["plans", planName, "max_concurrency"],
+          message: `max_concurrency (${plan.max_concurrency}) is below concurrent_actions (${plan.concurrent_actions})`,
+        });
+      }
+    }
+    for (const [actionName, action] of Object.entries(doc.actions)) {
+      if (action.handler === "http") {
+        for (const key of ["url", "rollback_url"] as const) {
+          const value = action.config[key];
+          if (key === "rollback_url" && action.rollback === "none") continue;
+          if (typeof value !== "string" || !/^https?:\/\//.test(value)) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["actions", actionName, "config", key],
+              message: `http action "${actionName}" needs config.${key}, an http(s) URL`,
+            });
+          }
+        }
+      }
+      try {
+        z.fromJSONSchema(action.params_schema as Parameters<typeof z.fromJSONSchema>[0]);
+      } catch (err) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["actions", actionName, "params_schema"],
+          message: `params_schema is not a usable JSON Schema: ${(err as Error).message}`,
+        });
+      }
+    }
+  });
+export type PolicyDocument = z.infer<typeof PolicyDocument>;
+
+/** One validation problem, with the path into the document. */
+export interface PolicyIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Parses a policy document; returns the issues with their paths instead of throwing. */
+export function parsePolicy(input: unknown): { ok: true; policy: PolicyDocument } | { ok: false; issues: PolicyIssue[] } {
+  const result = PolicyDocument.safeParse(input);
+  if (result.success) return { ok: true, policy: result.data };
+  return {
+    ok: false,
+    issues: result.error.issues.map((i) => ({ path: i.path.length ? i.path.join(".") : "(document)", message: i.message })),
+  };
+}

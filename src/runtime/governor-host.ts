@@ -1,0 +1,585 @@
+/**
+ * The governor host: owns every tenant's governor in this process, routes
+ * commands to it, supplies the effects its statechart names, and is the
+ * single writer of its ledger (through the LedgerWriter).
+ *
+ * Order of things for every decision: the governor decides (receipts named,
+ * effects named) → the writer seals the receipts, the governor applies them
+ * (RECORDED) → the group commit makes them durable → only then do the
+ * effects run and the caller get its answer.
+ */
+import type { Logger } from "pino";
+import { createActor, type Actor } from "xstate";
+import type { SignalReply, Effect, RollbackCause } from "../../governors/decide.ts";
+import { oldestWaitMs, queueDepth, serializeState, deserializeState, type SerializedGovernorState } from "../../governors/governor-state.ts";
+import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
+import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
+import { tenantGovernor, type ArchivedCommand, type ChangePlanCommand, type GovernorEvent, type ProvisionCommand } from "../../governors/tenant-governor.ts";
+import { hexToBytes } from "../ledger/hash.ts";
+import { MerkleFrontier } from "../ledger/merkle.ts";
+import type { LedgerId, Receipt, ReceiptDraft } from "../ledger/receipt.ts";
+import type { AlertSink, Clock, LedgerStore } from "../ports.ts";
+import { HandlerError, type ActionHandler } from "./handlers.ts";
+import { LedgerWriter } from "./ledger-writer.ts";
+
+/** Bumped whenever the snapshot layout or the meaning of a governor's state changes: older snapshots are then ignored. */
+export const SNAPSHOT_VERSION = "governor-snapshot/1";
+
+export interface GovernorHostOptions {
+  readonly store: LedgerStore;
+  readonly writer: LedgerWriter;
+  readonly clock: Clock;
+  readonly newId: () => string;
+  readonly handlers: ReadonlyMap<string, ActionHandler>;
+  readonly resolvePolicy: PolicyResolver;
+  readonly alerts: AlertSink;
+  readonly logger: Logger;
+  /** Params larger than this (bytes of JSON) are refused. */
+  readonly maxParamsBytes?: number;
+  /** Receipts between two snapshots of a governor (at least; grows with the ledger). */
+  readonly snapshotEvery?: number;
+  /** Hook for the decommission workflow: export the ledger's archive. */
+  readonly exportArchive?: (ledger: LedgerId) => Promise<Omit<ArchivedCommand, "now">>;
+  /** Hook for the decommission workflow: delete the signal channel. */
+  readonly deleteChannel?: (ledger: LedgerId) => Promise<void>;
+}
+
+export interface SignalInput {
+  readonly signal_id: string;
+  readonly action: string;
+  readonly params: Record<string, unknown>;
+}
+
+/** What an operator may see of a governor: no business data. */
+export interface GovernorStatus {
+  readonly account: string;
+  readonly state: LifecycleState;
+  readonly sku_id: string | null;
+  readonly plan: string | null;
+  readonly policy_version: string | null;
+  readonly concurrency: number;
+  readonly in_flight: number;
+  readonly queue_depth: number;
+  readonly oldest_wait_ms: number;
+  readonly last_success_at: string | null;
+  readonly ledger_size: number;
+}
+
+/** A governor is not here, or cannot take the command. */
+export class UnknownTenantError extends Error {
+  readonly code = "GOVERNOR_UNKNOWN_TENANT";
+  constructor(account: string) {
+    super(`no tenant "${account}" is provisioned here`);
+    this.name = "UnknownTenantError";
+  }
+}
+
+type GovernorActor = Actor<typeof tenantGovernor>;
+
+interface Governor {
+  readonly account: LedgerId;
+  actor: GovernorActor;
+  readonly controllers: Map<string, AbortController>;
+  readonly deadlines: Map<string, { cancel(): void }>;
+  drainTimer: { cancel(): void } | null;
+  /** Where the reply of the SIGNAL being processed goes. */
+  replyTo: ((reply: SignalReply) => void) | null;
+  /** Callers waiting for the end of a decommission. */
+  decommissionWaiters: { resolve: () => void; reject: (e: Error) => void }[];
+  lastSnapshotSeq: number;
+  snapshotting: boolean;
+}
+
+export class GovernorHost {
+  readonly #o: GovernorHostOptions;
+  readonly #governors = new Map<string, Governor>();
+  readonly #machine;
+  #stopping = false;
+  readonly #snapshotWrites = new Set<Promise<void>>();
+
+  constructor(options: GovernorHostOptions) {
+    this.#o = options;
+    const host = this;
+    const gov = (account: string): Governor => {
+      const g = host.#governors.get(account);
+      if (g === undefined) throw new Error(`governor ${account} vanished`);
+      return g;
+    };
+    // One machine with the runtime's effects, shared by every governor: each
+    // effect finds its governor through the account in the context.
+    this.#machine = tenantGovernor.provide({
+      actions: {
+        record: ({ context }, draft: ReceiptDraft) => host.#record(gov(context.gov.account), draft),
+        runHandler: ({ context }, e) => host.#later(gov(context.gov.account), () => host.#runHandler(gov(context.gov.account), e)),
+        abortHandler: ({ context }, e) => host.#later(gov(context.gov.account), () => gov(context.gov.account).controllers.get(e.actionId)?.abort()),
+        runRollback: ({ context }, e) => host.#later(gov(context.gov.account), () => host.#runRollback(gov(context.gov.account), e)),
+        armDeadline: ({ context }, e) => host.#armDeadline(gov(context.gov.account), e.actionId, e.at),
+        cancelDeadline: ({ context }, e) => {
+          const g = gov(context.gov.account);
+          g.deadlines.get(e.actionId)?.cancel();
+          g.deadlines.delete(e.actionId);
+        },
+        reply: ({ context }, e) => {
+          const g = gov(context.gov.account);
+          const to = g.replyTo;
+          g.replyTo = null;
+          if (to !== null) host.#later(g, () => to(e.reply));
+        },
+        alert: ({ context }, e) =>
+          host.#later(gov(context.gov.account), () => host.#o.alerts.alert({ code: e.code, message: e.message, ledger: context.gov.account, details: e.details })),
+        armDrainDeadline: ({ context }, e) => {
+          const g = gov(context.gov.account);
+          g.drainTimer?.cancel();
+          g.drainTimer = host.#o.clock.setTimeout(
+            () => host.#send(g, { type: "DRAIN_EXPIRED", now: host.#o.clock.now() }),
+            Math.max(0, e.at - host.#o.clock.now()),
+          );
+        },
+        exportArchive: ({ context }) => host.#later(gov(context.gov.account), () => void host.#exportArchive(gov(context.gov.account))),
+        deleteChannel: ({ context }) => host.#later(gov(context.gov.account), () => void host.#finishDecommission(gov(context.gov.account))),
+      },
+    });
+  }
+
+  get writer(): LedgerWriter {
+    return this.#o.writer;
+  }
+
+  /** Rebuilds every governor whose ledger exists, then resolves what was in flight when the last process stopped. */
+  async start(): Promise<{ governors: number; receiptsReplayed: number }> {
+    const ledgers = await this.#o.store.listLedgers();
+    let receiptsReplayed = 0;
+    for (const ledger of ledgers) {
+      if (ledger === "_platform") continue;
+      receiptsReplayed += await this.#rebuild(ledger);
+    }
+    const now = this.#o.clock.now();
+    for (const g of this.#governors.values()) this.#send(g, { type: "RESUME", now });
+    return { governors: this.#governors.size, receiptsReplayed };
+  }
+
+  /** Rebuilds one governor from its snapshot (if it still matches the ledger) and the receipts after it. */
+  async #rebuild(ledger: LedgerId): Promise<number> {
+    const { store, writer } = this.#o;
+    const head = await store.head(ledger);
+    const snap = await store.getSnapshot(ledger);
+    let from = 0;
+    let value: LifecycleState = "new";
+    let state = undefined as ReturnType<typeof deserializeState> | undefined;
+    let frontier = new MerkleFrontier();
+    if (snap !== null && snap.version === SNAPSHOT_VERSION && snap.seq <= head.size && snap.seq > 0) {
+      const [last] = await store.read(ledger, snap.seq - 1, 1);
+      if (last !== undefined && last.hash === snap.lastHash) {
+        const saved = snap.state as { value: LifecycleState; gov: SerializedGovernorState; frontier: unknown };
+        value = saved.value;
+        state = deserializeState(saved.gov);
+        frontier = MerkleFrontier.fromJSON(saved.frontier as never);
+        from = snap.seq;
+      } else {
+        this.#o.logger.warn({ ledger }, "snapshot does not match the ledger; replaying from seq 0");
+      }
+    }
+    let snapshot = restoreSnapshot(
+      { account: ledger, resolvePolicy: this.#o.resolvePolicy, limits: this.#limits(), state: state ?? deserializeState(emptyState(ledger)) },
+      value,
+    );
+    const page = 10_000;
+    let replayed = 0;
+    for (let seq = from; seq < head.size; seq += page) {
+      const receipts = await store.read(ledger, seq, page);
+      snapshot = replay(snapshot, receipts);
+      for (const r of receipts) frontier.push(hexToBytes(r.hash));
+      replayed += receipts.length;
+    }
+    const checkpoint = await store.latestCheckpoint(ledger);
+    writer.open(ledger, {
+      size: head.size,
+      lastHash: head.lastHash,
+      lastTimestamp: head.lastTimestamp,
+      frontier,
+      checkpointed: checkpoint?.size ?? 0,
+    });
+    const g = this.#adopt(ledger, snapshot);
+    g.lastSnapshotSeq = from;
+    if (replayed >= this.#snapshotEvery()) this.#maybeSnapshot(g, true);
+    return replayed;
+  }
+
+  #adopt(ledger: LedgerId, snapshot?: ReturnType<typeof restoreSnapshot>): Governor {
+    const actor = createActor(this.#machine, {
+      input: { account: ledger, resolvePolicy: this.#o.resolvePolicy, limits: this.#limits() },
+      ...(snapshot === undefined ? {} : { snapshot }),
+    });
+    const g: Governor = {
+      account: ledger,
+      actor,
+      controllers: new Map(),
+      deadlines: new Map(),
+      drainTimer: null,
+      replyTo: null,
+      decommissionWaiters: [],
+      lastSnapshotSeq: 0,
+      snapshotting: false,
+    };
+    this.#governors.set(ledger, g);
+    actor.start();
+    return g;
+  }
+
+  #limits() {
+    return { maxParamsBytes: this.#o.maxParamsBytes ?? 16 * 1024 };
+  }
+
+  #snapshotEvery(): number {
+    return this.#o.snapshotEvery ?? 10_000;
+  }
+
+  /** Sends a command and takes a snapshot if one is due. */
+  #send(g: Governor, event: GovernorEvent): void {
+    g.actor.send(event);
+    const err = g.actor.getSnapshot().error;
+    if (err !== undefined) {
+      this.#o.logger.fatal({ ledger: g.account, err }, "governor stopped with an error");
+    }
+    this.#maybeSnapshot(g, false);
+  }
+
+  #record(g: Governor, draft: ReceiptDraft): void {
+    const receipt = this.#o.writer.seal(g.account, draft);
+    // Applied at once (the actor queues it after the current step): the next command sees it.
+    g.actor.send({ type: "RECORDED", receipt, now: this.#o.clock.now() });
+  }
+
+  /** Runs an effect once the receipts before it are durable. */
+  #later(g: Governor, run: () => void): void {
+    this.#o.writer.afterDurable(g.account, run, (err) => this.#o.logger.error({ ledger: g.account, err }, "effect dropped: its receipts could not be made durable"));
+  }
+
+  #armDeadline(g: Governor, actionId: string, at: number): void {
+    g.deadlines.get(actionId)?.cancel();
+    g.deadlines.set(
+      actionId,
+      this.#o.clock.setTimeout(() => {
+        g.deadlines.delete(actionId);
+        // The handler's AbortSignal fires at the deadline itself, not once the receipt is written.
+        g.controllers.get(actionId)?.abort();
+        this.#send(g, { type: "DEADLINE", actionId, now: this.#o.clock.now() });
+      }, Math.max(0, at - this.#o.clock.now())),
+    );
+  }
+
+  #actionConfig(g: Governor, action: string): Readonly<Record<string, unknown>> {
+    return (g.actor.getSnapshot().context.policy as PolicyView | null)?.actions.get(action)?.config ?? {};
+  }
+
+  #runHandler(g: Governor, e: Extract<Effect, { type: "runHandler" }>): void {
+    const handler = this.#o.handlers.get(e.action.handler);
+    const controller = new AbortController();
+    g.controllers.set(e.action.actionId, controller);
+    const settle = (event: GovernorEvent) => {
+      g.controllers.delete(e.action.actionId);
+      this.#send(g, event);
+    };
+    if (handler === undefined) {
+      settle({ type: "HANDLER_FAILED", actionId: e.action.actionId, now: this.#o.clock.now(), code: "unknown_handler", message: `no handler named "${e.action.handler}"`, recoverable: false });
+      return;
+    }
+    let running: Promise<unknown>;
+    try {
+      running = handler.run({
+        actionId: e.action.actionId,
+        signalId: e.action.signalId,
+        account: g.account,
+        action: e.action.action,
+        params: e.action.params,
+        config: this.#actionConfig(g, e.action.action),
+        signal: controller.signal,
+      });
+    } catch (err) {
+      running = Promise.reject(err as Error);
+    }
+    running.then(
+      (result) => {
+        const ok = typeof result === "object" && result !== null;
+        const sha = ok ? (result as { resultSha256?: unknown }).resultSha256 : undefined;
+        if (!ok || (sha !== undefined && (typeof sha !== "string" || !/^[0-9a-f]{64}$/.test(sha)))) {
+          settle({ type: "HANDLER_FAILED", actionId: e.action.actionId, now: this.#o.clock.now(), code: "invalid_result", message: "the handler returned something that is not an action result", recoverable: true });
+          return;
+        }
+        settle({ type: "HANDLER_SUCCEEDED", actionId: e.action.actionId, now: this.#o.clock.now(), ...(sha === undefined ? {} : { resultSha256: sha }) });
+      },
+      (err: unknown) => {
+        const he = err instanceof HandlerError ? err : null;
+        settle({
+          type: "HANDLER_FAILED",
+          actionId: e.action.actionId,
+          now: this.#o.clock.now(),
+          code: he?.code ?? "handler_error",
+          message: he?.message ?? `the handler threw: ${err instanceof Error ? err.message : String(err)}`,
+          recoverable: he?.recoverable ?? true,
+        });
+      },
+    );
+  }
+
+  #runRollback(g: Governor, e: Extract<Effect, { type: "runRollback" }>): void {
+    const handler = this.#o.handlers.get(e.action.handler);
+    const cause: RollbackCause = e.cause;
+    const timeout = Math.max(1, e.deadline - this.#o.clock.now());
+    const controller = new AbortController();
+    const timer = this.#o.clock.setTimeout(() => controller.abort(), timeout);
+    const finish = (event: GovernorEvent) => {
+      timer.cancel();
+      this.#send(g, event);
+    };
+    const run = handler === undefined
+      ? Promise.reject(new HandlerError("unknown_handler", `no handler named "${e.action.handler}"`, false))
+      : (async () => handler.rollback({
+          actionId: e.action.actionId,
+          signalId: e.action.signalId,
+          account: g.account,
+          action: e.action.action,
+          params: e.action.params,
+          config: this.#actionConfig(g, e.action.action),
+          signal: controller.signal,
+          cause,
+        }))();
+    run.then(
+      () => finish({ type: "ROLLBACK_SUCCEEDED", actionId: e.action.actionId, now: this.#o.clock.now(), cause }),
+      (err: unknown) =>
+        finish({
+          type: "ROLLBACK_FAILED",
+          actionId: e.action.actionId,
+          now: this.#o.clock.now(),
+          cause,
+          error: controller.signal.aborted ? `the rollback did not finish within ${timeout} ms` : err instanceof Error ? err.message : String(err),
+        }),
+    );
+  }
+
+  #maybeSnapshot(g: Governor, force: boolean): void {
+    if (g.snapshotting) return;
+    const snap = g.actor.getSnapshot();
+    const gov = snap.context.gov;
+    const size = gov.lastSeq + 1;
+    const since = size - g.lastSnapshotSeq;
+    const due = force ? since > 0 : since >= Math.max(this.#snapshotEvery(), Math.floor(g.lastSnapshotSeq / 10));
+    if (!due || this.#o.writer.sealedSize(g.account) !== size) return;
+    // Taken now, when the state covers exactly the sealed receipts; stored once they are durable.
+    const saved = { value: snap.value as LifecycleState, gov: serializeState(gov), frontier: this.#o.writer.frontier(g.account).toJSON() };
+    const lastHash = gov.lastHash ?? "";
+    g.snapshotting = true;
+    g.lastSnapshotSeq = size;
+    let release!: () => void;
+    const written = new Promise<void>((resolve) => (release = resolve));
+    this.#snapshotWrites.add(written);
+    const done = () => {
+      g.snapshotting = false;
+      this.#snapshotWrites.delete(written);
+      release();
+    };
+    this.#o.writer.afterDurable(
+      g.account,
+      () => {
+        this.#o.store
+          .putSnapshot(g.account, { seq: size, lastHash, version: SNAPSHOT_VERSION, state: saved })
+          .catch((err: unknown) => this.#o.logger.warn({ ledger: g.account, err }, "snapshot not stored; replay will read more receipts"))
+          .finally(done);
+      },
+      done,
+    );
+  }
+
+  // ---- commands ----------------------------------------------------------
+
+  /** Provisions (or re-provisions after a cancel) a tenant's governor; resolves once `entitlement_active` is durable. */
+  async provision(account: string, cmd: ProvisionCommand): Promise<Receipt | null> {
+    const ledger = account as LedgerId;
+    const g = await this.#ensure(ledger);
+    const before = this.#o.writer.sealedSize(ledger);
+    this.#send(g, { type: "PROVISION", ...cmd });
+    await this.#o.writer.durable(ledger);
+    if (this.#o.writer.sealedSize(ledger) === before) return null;
+    const [receipt] = await this.#o.store.read(ledger, before, 1);
+    return receipt ?? null;
+  }
+
+  /** Changes a tenant's plan; resolves once `entitlement_plan_changed` is durable. */
+  async changePlan(account: string, cmd: ChangePlanCommand): Promise<Receipt | null> {
+    const g = this.#governors.get(account);
+    if (g === undefined) throw new UnknownTenantError(account);
+    const before = this.#o.writer.sealedSize(account);
+    this.#send(g, { type: "CHANGE_PLAN", ...cmd });
+    await this.#o.writer.durable(account);
+    if (this.#o.writer.sealedSize(account) === before) return null;
+    const [receipt] = await this.#o.store.read(account as LedgerId, before, 1);
+    return receipt ?? null;
+  }
+
+  /**
+   * Records a receipt that decides nothing about the governor's state (e.g.
+   * `entitlement_failed`) on a tenant's ledger, creating the ledger if needed.
+   */
+  async record(account: string, draft: ReceiptDraft): Promise<Receipt> {
+    const g = await this.#ensure(account as LedgerId);
+    const receipt = this.#o.writer.seal(g.account, draft);
+    this.#send(g, { type: "RECORDED", receipt, now: this.#o.clock.now() });
+    await this.#o.writer.durable(account);
+    return receipt;
+  }
+
+  /** The entitlement a tenant's governor was provisioned with. */
+  entitlementOf(account: string): string | null {
+    return this.#governors.get(account)?.actor.getSnapshot().context.gov.entitlementId ?? null;
+  }
+
+  async #ensure(ledger: LedgerId): Promise<Governor> {
+    const existing = this.#governors.get(ledger);
+    if (existing !== undefined) return existing;
+    if (!this.#o.writer.isOpen(ledger)) {
+      const head = await this.#o.store.head(ledger);
+      if (head.size > 0) {
+        await this.#rebuild(ledger);
+        const rebuilt = this.#governors.get(ledger);
+        if (rebuilt !== undefined) return rebuilt;
+      } else {
+        this.#o.writer.open(ledger);
+      }
+    }
+    return this.#governors.get(ledger) ?? this.#adopt(ledger);
+  }
+
+  /** Submits a signal; resolves with the governor's answer once its receipt (if any) is durable. */
+  signal(account: string, input: SignalInput, paramsBytes: number): Promise<SignalReply> {
+    const g = this.#governors.get(account);
+    if (g === undefined) return Promise.reject(new UnknownTenantError(account));
+    return new Promise<SignalReply>((resolve, reject) => {
+      g.replyTo = resolve;
+      try {
+        this.#send(g, {
+          type: "SIGNAL",
+          signal_id: input.signal_id,
+          action: input.action,
+          params: input.params,
+          paramsBytes,
+          actionId: this.#o.newId(),
+          now: this.#o.clock.now(),
+        });
+      } catch (err) {
+        g.replyTo = null;
+        reject(err as Error);
+        return;
+      }
+      if (g.replyTo === resolve) {
+        g.replyTo = null;
+        reject(new Error("the governor gave no answer to the signal"));
+      }
+    });
+  }
+
+  /** Cancels a tenant: drain, decommission_start, archive, decommission_complete. Resolves at the end. */
+  cancel(account: string, cmd: { eventId: string; entitlementId: string; drainMs: number }): Promise<void> {
+    const g = this.#governors.get(account);
+    if (g === undefined) return Promise.reject(new UnknownTenantError(account));
+    return new Promise((resolve, reject) => {
+      g.decommissionWaiters.push({ resolve, reject });
+      this.#send(g, { type: "CANCEL", ...cmd, now: this.#o.clock.now() });
+    });
+  }
+
+  async #exportArchive(g: Governor): Promise<void> {
+    try {
+      await this.#o.writer.checkpointNow(g.account);
+      const archived = this.#o.exportArchive
+        ? await this.#o.exportArchive(g.account)
+        : { archiveUri: "none:", archiveBytes: 0, archiveSha256: "0".repeat(64), receiptCount: this.#o.writer.durableSize(g.account) };
+      this.#send(g, { type: "ARCHIVED", ...archived, now: this.#o.clock.now() });
+    } catch (err) {
+      this.#o.logger.error({ ledger: g.account, err }, "archive export failed; the decommission stops before decommission_complete");
+      this.#o.alerts.alert({ code: "archive_failed", message: `archive export for ${g.account} failed`, ledger: g.account });
+      for (const w of g.decommissionWaiters.splice(0)) w.reject(err as Error);
+    }
+  }
+
+  async #finishDecommission(g: Governor): Promise<void> {
+    try {
+      await this.#o.writer.checkpointNow(g.account);
+      await this.#o.deleteChannel?.(g.account);
+      g.drainTimer?.cancel();
+      for (const w of g.decommissionWaiters.splice(0)) w.resolve();
+    } catch (err) {
+      for (const w of g.decommissionWaiters.splice(0)) w.reject(err as Error);
+    }
+  }
+
+  // ---- reading -----------------------------------------------------------
+
+  has(account: string): boolean {
+    return this.#governors.has(account);
+  }
+
+  accounts(): string[] {
+    return [...this.#governors.keys()];
+  }
+
+  status(account: string): GovernorStatus | undefined {
+    const g = this.#governors.get(account);
+    if (g === undefined) return undefined;
+    const snap = g.actor.getSnapshot();
+    const gov = snap.context.gov;
+    return {
+      account,
+      state: snap.value as LifecycleState,
+      sku_id: gov.skuId,
+      plan: gov.plan,
+      policy_version: gov.policyVersion,
+      concurrency: gov.concurrency,
+      in_flight: gov.busy,
+      queue_depth: queueDepth(gov),
+      oldest_wait_ms: oldestWaitMs(gov, this.#o.clock.now()),
+      last_success_at: gov.lastSuccessAt,
+      ledger_size: this.#o.writer.durableSize(account),
+    };
+  }
+
+  /** Stops intake, lets running actions finish or time out, writes snapshots and checkpoints. */
+  async stop(options: { drainMs?: number } = {}): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const until = this.#o.clock.now() + (options.drainMs ?? 5_000);
+    while (this.#o.clock.now() < until && [...this.#governors.values()].some((g) => g.actor.getSnapshot().context.gov.busy > 0)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.#o.writer.flush();
+    await Promise.all(this.#snapshotWrites);
+    for (const g of this.#governors.values()) this.#maybeSnapshot(g, true);
+    await this.#o.writer.flush();
+    await Promise.all(this.#snapshotWrites);
+    await this.#o.writer.close();
+    for (const g of this.#governors.values()) {
+      for (const t of g.deadlines.values()) t.cancel();
+      g.drainTimer?.cancel();
+      g.actor.stop();
+    }
+  }
+}
+
+function emptyState(account: string): SerializedGovernorState {
+  return {
+    account,
+    entitlementId: null,
+    skuId: null,
+    plan: null,
+    policyVersion: null,
+    concurrency: 0,
+    open: [],
+    queue: [],
+    busy: 0,
+    signals: [],
+    usageMonth: "",
+    usageCount: 0,
+    lastSuccessAt: null,
+    lastSeq: -1,
+    lastHash: null,
+  };
+}

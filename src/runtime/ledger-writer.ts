@@ -1,0 +1,305 @@
+/**
+ * The single writer of every ledger in this process.
+ *
+ * `seal` turns a decision into a receipt at once (seq, prev_hash, timestamp,
+ * hash), so the governor can apply it without waiting; `flush` group-commits
+ * every ledger's sealed receipts in one `appendMany`, with the checkpoint
+ * over each ledger; `afterDurable` runs a callback only once everything
+ * sealed so far for that ledger is durable. Effects are run through it: no
+ * effect ever runs, and no caller is answered, before its receipt is durable.
+ */
+import type { Logger } from "pino";
+import { sealReceipt, genesisHash, hexToBytes } from "../ledger/hash.ts";
+import { MerkleFrontier } from "../ledger/merkle.ts";
+import { signCheckpoint, type SignerKey } from "../ledger/checkpoint.ts";
+import { PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
+import { SeqConflictError, type AppendBatch, type Clock, type LedgerStore, type StoredCheckpoint } from "../ports.ts";
+
+interface LedgerTail {
+  readonly ledger: LedgerId;
+  /** Next seq to seal. */
+  sealed: number;
+  /** Receipts `0 .. durable - 1` are durable. */
+  durable: number;
+  lastHash: string;
+  lastTimestampMs: number;
+  readonly frontier: MerkleFrontier;
+  /** Sealed, not yet written, in seq order. */
+  pending: Receipt[];
+  /** Callbacks waiting for durability up to a size. */
+  waiters: { size: number; run: () => void; fail: (err: Error) => void }[];
+  /** Tree size of the last checkpoint written. */
+  checkpointed: number;
+  lastCheckpointAt: number;
+  /** Set when a conflicting writer was detected: the ledger must be rebuilt. */
+  fenced: Error | null;
+}
+
+export interface LedgerWriterOptions {
+  readonly store: LedgerStore;
+  readonly signers: readonly SignerKey[];
+  /** Checkpoint origin prefix: a ledger's origin is `<prefix>/<ledger>`. */
+  readonly originPrefix: string;
+  readonly clock: Clock;
+  readonly newId: () => string;
+  readonly logger: Logger;
+  /** A ledger gets at most one checkpoint per interval; the batches between share the next one. */
+  readonly checkpointIntervalMs?: number;
+  /** Called when an append fails for a reason other than a conflict (store down). */
+  readonly onStoreError?: (err: Error) => void;
+}
+
+/** What the writer knows of a ledger when it takes it over. */
+export interface LedgerResume {
+  readonly size: number;
+  readonly lastHash: string;
+  readonly lastTimestamp: string | null;
+  /** Every receipt hash, to rebuild the Merkle frontier; or a frontier restored from a snapshot. */
+  readonly frontier: MerkleFrontier;
+  readonly checkpointed: number;
+}
+
+export class LedgerWriter {
+  readonly #opts: LedgerWriterOptions;
+  readonly #tails = new Map<string, LedgerTail>();
+  readonly #dirty = new Set<LedgerTail>();
+  #flushScheduled = false;
+  #flushing: Promise<void> | null = null;
+  #checkpointTimer: { cancel(): void } | null = null;
+  #closed = false;
+
+  constructor(opts: LedgerWriterOptions) {
+    this.#opts = opts;
+  }
+
+  /** The origin line of a ledger's checkpoints. */
+  origin(ledger: string): string {
+    return `${this.#opts.originPrefix}/${ledger}`;
+  }
+
+  /** Takes over a ledger from its current durable head. */
+  open(ledger: LedgerId, resume?: LedgerResume): void {
+    if (this.#tails.has(ledger)) return;
+    const size = resume?.size ?? 0;
+    this.#tails.set(ledger, {
+      ledger,
+      sealed: size,
+      durable: size,
+      lastHash: resume?.lastHash ?? genesisHash(ledger),
+      lastTimestampMs: resume?.lastTimestamp ? Date.parse(resume.lastTimestamp) : 0,
+      frontier: resume?.frontier ?? new MerkleFrontier(),
+      pending: [],
+      waiters: [],
+      checkpointed: resume?.checkpointed ?? size,
+      lastCheckpointAt: 0,
+      fenced: null,
+    });
+  }
+
+  isOpen(ledger: string): boolean {
+    return this.#tails.has(ledger);
+  }
+
+  /** Size including receipts sealed but not yet durable. */
+  sealedSize(ledger: string): number {
+    return this.#tail(ledger).sealed;
+  }
+
+  /** A copy of the ledger's Merkle frontier at its sealed size. */
+  frontier(ledger: string): MerkleFrontier {
+    return this.#tail(ledger).frontier.clone();
+  }
+
+  durableSize(ledger: string): number {
+    return this.#tail(ledger).durable;
+  }
+
+  /** Seals a draft into the ledger's next receipt and queues it for the next group commit. */
+  seal(ledger: LedgerId, draft: ReceiptDraft): Receipt {
+    const tail = this.#tail(ledger);
+    if (tail.fenced) throw tail.fenced;
+    if (this.#closed) throw new Error("ledger writer is closed");
+    const nowMs = Math.max(this.#opts.clock.now(), tail.lastTimestampMs);
+    const receipt = sealReceipt(draft, {
+      ledger,
+      seq: tail.sealed,
+      prevHash: tail.lastHash,
+      timestamp: new Date(nowMs).toISOString(),
+      receiptId: this.#opts.newId(),
+      ...(ledger === PLATFORM_LEDGER ? {} : { accountId: ledger }),
+    });
+    tail.sealed++;
+    tail.lastHash = receipt.hash;
+    tail.lastTimestampMs = nowMs;
+    tail.frontier.push(hexToBytes(receipt.hash));
+    tail.pending.push(receipt);
+    this.#dirty.add(tail);
+    this.#scheduleFlush();
+    return receipt;
+  }
+
+  /** Runs `run` once every receipt sealed so far for the ledger is durable (or `fail` if it cannot be). */
+  afterDurable(ledger: string, run: () => void, fail: (err: Error) => void = () => {}): void {
+    const tail = this.#tail(ledger);
+    if (tail.fenced) {
+      fail(tail.fenced);
+      return;
+    }
+    if (tail.durable >= tail.sealed) {
+      queueMicrotask(run);
+      return;
+    }
+    tail.waiters.push({ size: tail.sealed, run, fail });
+  }
+
+  /** A promise for `afterDurable`. */
+  durable(ledger: string): Promise<void> {
+    return new Promise((resolve, reject) => this.afterDurable(ledger, resolve, reject));
+  }
+
+  #tail(ledger: string): LedgerTail {
+    const tail = this.#tails.get(ledger);
+    if (tail === undefined) throw new Error(`ledger ${ledger} is not open in this writer`);
+    return tail;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // setImmediate: every decision taken in this turn of the event loop joins one commit.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Commits everything sealed so far; resolves when it is durable (or failed). */
+  async flush(): Promise<void> {
+    while (this.#flushing !== null) await this.#flushing;
+    if (this.#dirty.size === 0) return;
+    const run = this.#commit();
+    this.#flushing = run;
+    try {
+      await run;
+    } finally {
+      this.#flushing = null;
+    }
+    if (this.#dirty.size > 0) this.#scheduleFlush();
+  }
+
+  async #commit(): Promise<void> {
+    const now = this.#opts.clock.now();
+    const interval = this.#opts.checkpointIntervalMs ?? 100;
+    const batches: AppendBatch[] = [];
+    const taken: { tail: LedgerTail; receipts: Receipt[]; checkpointSize: number }[] = [];
+    let uncheckpointed = false;
+    for (const tail of this.#dirty) {
+      if (tail.fenced) continue;
+      const receipts = tail.pending;
+      tail.pending = [];
+      const size = tail.durable + receipts.length;
+      let checkpoint: StoredCheckpoint | undefined;
+      if (size > tail.checkpointed && now - tail.lastCheckpointAt >= interval) {
+        checkpoint = this.#checkpoint(tail, size);
+        tail.lastCheckpointAt = now;
+      }
+      if (receipts.length === 0 && checkpoint === undefined) {
+        uncheckpointed ||= size > tail.checkpointed;
+        continue;
+      }
+      batches.push({ ledger: tail.ledger, expectedSeq: tail.durable, receipts, ...(checkpoint ? { checkpoint } : {}) });
+      taken.push({ tail, receipts, checkpointSize: checkpoint ? size : tail.checkpointed });
+    }
+    this.#dirty.clear();
+    if (batches.length === 0) {
+      if (uncheckpointed) this.#armCheckpointTimer(interval);
+      return;
+    }
+
+    let outcomes: readonly (SeqConflictError | null)[];
+    try {
+      outcomes = await this.#opts.store.appendMany(batches);
+    } catch (err) {
+      // Nothing was acknowledged: keep the receipts, in order, for the next attempt.
+      for (const { tail, receipts } of taken) {
+        tail.pending = receipts.concat(tail.pending);
+        this.#dirty.add(tail);
+      }
+      this.#opts.onStoreError?.(err as Error);
+      throw err;
+    }
+    for (const [i, { tail, receipts, checkpointSize }] of taken.entries()) {
+      const conflict = outcomes[i];
+      if (conflict) {
+        tail.fenced = conflict;
+        this.#opts.logger.error({ ledger: tail.ledger, err: conflict }, "another writer appended to this ledger; it must be rebuilt");
+        for (const w of tail.waiters.splice(0)) w.fail(conflict);
+        continue;
+      }
+      tail.durable += receipts.length;
+      tail.checkpointed = checkpointSize;
+      if (tail.checkpointed < tail.durable) uncheckpointed = true;
+      const ready = tail.waiters.filter((w) => w.size <= tail.durable);
+      if (ready.length > 0) {
+        tail.waiters = tail.waiters.filter((w) => w.size > tail.durable);
+        for (const w of ready) w.run();
+      }
+    }
+    if (uncheckpointed) this.#armCheckpointTimer(interval);
+  }
+
+  /** Batches that shared an interval still get their checkpoint: a trailing one, once the interval passes. */
+  #armCheckpointTimer(interval: number): void {
+    if (this.#checkpointTimer !== null || this.#closed) return;
+    this.#checkpointTimer = this.#opts.clock.setTimeout(() => {
+      this.#checkpointTimer = null;
+      let any = false;
+      for (const tail of this.#tails.values()) {
+        if (!tail.fenced && tail.checkpointed < tail.sealed) {
+          this.#dirty.add(tail);
+          any = true;
+        }
+      }
+      if (any) void this.flush().catch(() => {});
+    }, interval);
+  }
+
+  #checkpoint(tail: LedgerTail, size: number): StoredCheckpoint {
+    const root = tail.frontier.root();
+    if (tail.frontier.size !== size) {
+      // Sealed receipts beyond this batch are in the frontier already: compute the root at `size`.
+      throw new Error(`checkpoint at ${size} but frontier at ${tail.frontier.size}`);
+    }
+    const note = signCheckpoint({ origin: this.origin(tail.ledger), size, root }, this.#opts.signers);
+    return { size, root: Buffer.from(root).toString("base64"), note };
+  }
+
+  /** Writes a checkpoint over everything durable now (the last act of a decommission, and of shutdown). */
+  async checkpointNow(ledger: LedgerId): Promise<void> {
+    await this.flush();
+    const tail = this.#tail(ledger);
+    if (tail.checkpointed >= tail.durable && tail.durable > 0) return;
+    tail.lastCheckpointAt = 0;
+    this.#dirty.add(tail);
+    await this.flush();
+  }
+
+  /** Flushes, writes the trailing checkpoints, and refuses further receipts. */
+  async close(): Promise<void> {
+    this.#checkpointTimer?.cancel();
+    this.#checkpointTimer = null;
+    for (const tail of this.#tails.values()) {
+      if (!tail.fenced && tail.checkpointed < tail.sealed) {
+        tail.lastCheckpointAt = 0;
+        this.#dirty.add(tail);
+      }
+    }
+    await this.flush();
+    this.#closed = true;
+  }
+
+  /** Forgets a ledger (after a decommission, or to rebuild it after a conflict). */
+  release(ledger: string): void {
+    this.#tails.delete(ledger);
+  }
+}

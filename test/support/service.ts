@@ -1,0 +1,164 @@
+/**
+ * Runs the real service as a child process (`src/cli/main.ts serve`) on a
+ * free port with its own data directory, and talks to it over HTTP. Webhooks
+ * are signed with the `standardwebhooks` library, as a marketplace would.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Webhook } from "standardwebhooks";
+
+export const repoRoot = resolve(import.meta.dirname, "../..");
+export const cliPath = join(repoRoot, "src/cli/main.ts");
+
+export interface ServiceCredentials {
+  tokens: Record<"admin" | "operator" | "auditor" | "gitops" | "tenant", string>;
+  webhook_secrets: string[];
+}
+
+export interface Service {
+  readonly url: string;
+  readonly dataDir: string;
+  readonly proc: ChildProcess;
+  readonly credentials: ServiceCredentials;
+  /** Everything the service logged, one JSON line each. */
+  readonly logs: string[];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  request(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  /** Sends a marketplace event signed with the first webhook secret (or the one given). */
+  webhook(event: unknown, options?: { id?: string; timestamp?: Date; secret?: string }): Promise<Response>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly dataDir?: string;
+  readonly policiesDir?: string;
+  readonly env?: Record<string, string>;
+  readonly args?: string[];
+}
+
+/** Starts the service and resolves once it listens. */
+export async function startService(options: StartOptions = {}): Promise<Service> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "governor-e2e-"));
+  const proc = spawn(process.execPath, [cliPath, "serve", ...(options.args ?? [])], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      GOVERNOR_DATA_DIR: dataDir,
+      GOVERNOR_POLICIES_DIR: options.policiesDir ?? join(repoRoot, "policies"),
+      LOG_LEVEL: "info",
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.once("exit", (code, signal) => res({ code, signal })));
+  const url = await new Promise<string>((res, rej) => {
+    let buffer = "";
+    const timer = setTimeout(() => rej(new Error(`service did not start in 20 s:\n${logs.slice(-20).join("\n")}`)), 20_000);
+    proc.stdout!.setEncoding("utf8");
+    proc.stdout!.on("data", (chunk: string) => {
+      buffer += chunk;
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        logs.push(line);
+        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          res(m[1]!);
+        }
+      }
+    });
+    proc.stderr!.setEncoding("utf8");
+    proc.stderr!.on("data", (chunk: string) => logs.push(...chunk.split("\n").filter(Boolean)));
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      rej(new Error(`service exited (${code ?? signal}) before listening:\n${logs.slice(-30).join("\n")}`));
+    });
+  });
+  const credentials = JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8")) as ServiceCredentials;
+  const service: Service = {
+    url,
+    dataDir,
+    proc,
+    credentials,
+    logs,
+    exited,
+    request(method, path, o = {}) {
+      const headers: Record<string, string> = { ...o.headers };
+      const token = o.token === undefined ? credentials.tokens.admin : o.token;
+      if (token !== null) headers["authorization"] = `Bearer ${token}`;
+      let body: string | undefined;
+      if (o.body !== undefined) {
+        body = typeof o.body === "string" ? o.body : JSON.stringify(o.body);
+        headers["content-type"] ??= "application/json";
+      }
+      return fetch(`${url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+    },
+    webhook(event, o = {}) {
+      const payload = JSON.stringify(event);
+      const id = o.id ?? `msg_${randomUUID()}`;
+      const timestamp = o.timestamp ?? new Date();
+      const signature = new Webhook(o.secret ?? credentials.webhook_secrets[0]!).sign(id, timestamp, payload);
+      return fetch(`${url}/v1/marketplace/events`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "webhook-id": id,
+          "webhook-timestamp": String(Math.floor(timestamp.getTime() / 1000)),
+          "webhook-signature": signature,
+        },
+        body: payload,
+      });
+    },
+    async kill(signal = "SIGKILL") {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill(signal);
+      await exited;
+    },
+  };
+  return service;
+}
+
+/** A marketplace event body. */
+export function entitlementEvent(type: string, account: string, overrides: { sku?: string; plan?: string; entitlementId?: string; eventId?: string } = {}) {
+  return {
+    eventId: overrides.eventId ?? `evt-${randomUUID()}`,
+    eventType: type,
+    entitlement: {
+      id: overrides.entitlementId ?? `ent-${account}`,
+      account_id: account,
+      sku_id: overrides.sku ?? "demo",
+      plan: overrides.plan ?? "starter",
+      region: "europe-west1",
+    },
+  };
+}
+
+/** Reads a tenant's whole ledger through the auditor API. */
+export async function readLedger(service: Service, account: string): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (;;) {
+    const res = await service.request("GET", `/v1/tenants/${account}/receipts?from=${out.length}&limit=10000`, { token: service.credentials.tokens.auditor });
+    if (res.status !== 200) throw new Error(`receipts: HTTP ${res.status} ${await res.text()}`);
+    const lines = (await res.text()).split("\n").filter(Boolean);
+    if (lines.length === 0) return out;
+    out.push(...lines.map((l) => JSON.parse(l) as Record<string, unknown>));
+  }
+}
+
+/** Polls until `check` returns true (bounded). */
+export async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
