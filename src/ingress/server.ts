@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { Webhook } from "standardwebhooks";
 import { z } from "zod";
@@ -29,9 +29,15 @@ declare module "fastify" {
   }
 }
 
+/** Health facts for /readyz and /v1/status. */
+export interface HealthView {
+  readonly degraded: boolean;
+  readonly store: string;
+  readonly details?: Record<string, unknown>;
+}
+
 export interface ServerOptions {
-  /** Extra health facts for /readyz and /v1/status (safe mode, store health). */
-  readonly health?: () => { degraded: boolean; store: string; details?: Record<string, unknown> };
+  readonly health?: () => HealthView;
 }
 
 const SignalBody = z.strictObject({
@@ -49,7 +55,7 @@ function zodMessage(error: z.ZodError): string {
 
 /** Builds the Fastify app around a started runtime. */
 export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions = {}): { app: FastifyInstance; metrics: Metrics } {
-  const health = options.health ?? (() => ({ degraded: false, store: "ok" }));
+  const health: () => HealthView = options.health ?? (() => ({ degraded: false, store: "ok" }));
   const metrics = createMetrics({
     governorsByState: () => {
       const counts: Record<string, number> = {};
@@ -62,7 +68,7 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     safeMode: () => health().degraded,
   });
   const app = Fastify({
-    loggerInstance: logger,
+    loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: rt.config.bodyLimitBytes,
     disableRequestLogging: false,
     return503OnClosing: true,

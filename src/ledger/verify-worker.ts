@@ -1,0 +1,7 @@
+/** Worker thread of the verifier: per-line checks of batches of lines. */
+import { parentPort } from "node:worker_threads";
+import { checkLines } from "./verify-lines.ts";
+
+parentPort?.on("message", (m: { id: number; lines: string[]; firstLine: number }) => {
+  parentPort?.postMessage({ id: m.id, results: checkLines(m.lines, m.firstLine) });
+});

@@ -1,0 +1,214 @@
+/**
+ * The LedgerStore contract: every adapter (embedded SQLite, Firestore) runs
+ * this same suite, unchanged. It uses the port's API only.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { genesisHash, sealReceipt, uuidV7 } from "../../src/ledger/hash.ts";
+import type { LedgerId, Receipt, ReceiptDraft } from "../../src/ledger/receipt.ts";
+import { SeqConflictError, type LedgerStore } from "../../src/ports.ts";
+
+export interface StoreUnderTest {
+  readonly store: LedgerStore;
+  /** A second, independent connection to the same storage (another writer), when the adapter can give one. */
+  readonly second?: () => Promise<LedgerStore>;
+  cleanup(): Promise<void>;
+}
+
+let counter = 0;
+const draft = (i: number): ReceiptDraft => ({
+  operation: "action_refused",
+  status: "refused",
+  duration_ms: i % 7,
+  signal_id: `sig-${i}`,
+  action: "noop",
+  code: "not_permitted",
+  reason: `contract receipt ${i}`,
+});
+
+/** `n` receipts continuing a ledger from `after` (the last receipt) or from its start. */
+export function chain(ledger: string, n: number, after?: Receipt): Receipt[] {
+  const out: Receipt[] = [];
+  let prev = after;
+  for (let i = 0; i < n; i++) {
+    const seq = prev === undefined ? 0 : prev.seq + 1;
+    const r = sealReceipt(draft(seq), {
+      ledger,
+      seq,
+      prevHash: prev?.hash ?? genesisHash(ledger),
+      timestamp: new Date(Date.parse("2026-11-24T10:00:00.000Z") + seq).toISOString(),
+      receiptId: uuidV7(Date.parse("2026-11-24T10:00:00.000Z") + seq),
+      accountId: ledger,
+    });
+    out.push(r);
+    prev = r;
+  }
+  return out;
+}
+
+const L = (s: string) => `${s}-${process.pid}-${counter++}` as LedgerId;
+
+export function describeLedgerStoreContract(name: string, factory: () => Promise<StoreUnderTest>): void {
+  describe(`LedgerStore contract: ${name}`, () => {
+    let t: StoreUnderTest;
+    let store: LedgerStore;
+    beforeEach(async () => {
+      t = await factory();
+      store = t.store;
+    });
+    afterEach(async () => {
+      await t.cleanup();
+    });
+
+    it("an unknown ledger is empty, with the genesis hash as its head", async () => {
+      const ledger = L("empty");
+      expect(await store.head(ledger)).toEqual({ size: 0, lastHash: genesisHash(ledger), lastTimestamp: null });
+      expect(await store.read(ledger, 0, 10)).toEqual([]);
+      expect(await store.readHashes(ledger)).toEqual([]);
+      expect(await store.latestCheckpoint(ledger)).toBeNull();
+      expect(await store.getSnapshot(ledger)).toBeNull();
+    });
+
+    it("reads back exactly what was appended, in seq order", async () => {
+      const ledger = L("roundtrip");
+      const receipts = chain(ledger, 25);
+      await store.append({ ledger, expectedSeq: 0, receipts: receipts.slice(0, 10) });
+      await store.append({ ledger, expectedSeq: 10, receipts: receipts.slice(10) });
+      expect(await store.read(ledger, 0, 100)).toEqual(receipts);
+      const head = await store.head(ledger);
+      expect(head).toEqual({ size: 25, lastHash: receipts[24]!.hash, lastTimestamp: receipts[24]!.timestamp });
+    });
+
+    it("reads ranges and stops at the end", async () => {
+      const ledger = L("ranges");
+      const receipts = chain(ledger, 30);
+      await store.append({ ledger, expectedSeq: 0, receipts });
+      expect(await store.read(ledger, 5, 3)).toEqual(receipts.slice(5, 8));
+      expect(await store.read(ledger, 28, 10)).toEqual(receipts.slice(28));
+      expect(await store.read(ledger, 30, 10)).toEqual([]);
+      expect(await store.readHashes(ledger)).toEqual(receipts.map((r) => r.hash));
+      expect(await store.readHashes(ledger, 10, 12)).toEqual([receipts[10]!.hash, receipts[11]!.hash]);
+    });
+
+    it("refuses a stale expectedSeq with SeqConflictError and writes nothing of that batch", async () => {
+      const ledger = L("stale");
+      const receipts = chain(ledger, 6);
+      await store.append({ ledger, expectedSeq: 0, receipts: receipts.slice(0, 3) });
+      const forked = chain(ledger, 3, receipts[1]);
+      const err = await store.append({ ledger, expectedSeq: 2, receipts: forked.map((r, i) => ({ ...r, seq: 2 + i })) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SeqConflictError);
+      expect(err).toMatchObject({ code: "LEDGER_SEQ_CONFLICT", expectedSeq: 2, actualSize: 3 });
+      expect(await store.read(ledger, 0, 10)).toEqual(receipts.slice(0, 3));
+    });
+
+    it("refuses a batch that would leave a gap", async () => {
+      const ledger = L("gap");
+      const receipts = chain(ledger, 6);
+      const err = await store.append({ ledger, expectedSeq: 3, receipts: receipts.slice(3) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SeqConflictError);
+      expect((await store.head(ledger)).size).toBe(0);
+    });
+
+    it("refuses a malformed batch: seqs not contiguous, or a receipt of another ledger", async () => {
+      const ledger = L("malformed");
+      const receipts = chain(ledger, 4);
+      await expect(store.append({ ledger, expectedSeq: 0, receipts: [receipts[0]!, receipts[2]!] })).rejects.toMatchObject({ code: "LEDGER_BATCH_INVALID" });
+      await expect(store.append({ ledger: L("other"), expectedSeq: 0, receipts: receipts.slice(0, 1) })).rejects.toMatchObject({ code: "LEDGER_BATCH_INVALID" });
+      expect((await store.head(ledger)).size).toBe(0);
+    });
+
+    it("lets exactly one of two concurrent writers win the same seq", async () => {
+      const ledger = L("race");
+      const a = chain(ledger, 3);
+      const b = a.map((r) => ({ ...r, reason: "the other writer" }) as Receipt);
+      const results = await Promise.allSettled([store.append({ ledger, expectedSeq: 0, receipts: a }), store.append({ ledger, expectedSeq: 0, receipts: b })]);
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      const lost = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+      expect(lost.reason).toBeInstanceOf(SeqConflictError);
+      const stored = await store.read(ledger, 0, 10);
+      expect(stored).toHaveLength(3);
+      expect([a, b]).toContainEqual(stored);
+    });
+
+    it("lets exactly one of two independent connections win the same seq", async (ctx) => {
+      if (t.second === undefined) {
+        ctx.skip("this adapter has no second connection to the same storage");
+        return;
+      }
+      const other = await t.second();
+      try {
+        const ledger = L("two-writers");
+        const a = chain(ledger, 2);
+        const b = a.map((r) => ({ ...r, reason: "second connection" }) as Receipt);
+        const results = await Promise.allSettled([store.append({ ledger, expectedSeq: 0, receipts: a }), other.append({ ledger, expectedSeq: 0, receipts: b })]);
+        expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        expect((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason).toBeInstanceOf(SeqConflictError);
+        expect(await store.read(ledger, 0, 10)).toHaveLength(2);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it("commits the good batches of appendMany and leaves out only the conflicting one", async () => {
+      const l1 = L("many-a");
+      const l2 = L("many-b");
+      const l3 = L("many-c");
+      const r1 = chain(l1, 2);
+      const r2 = chain(l2, 4);
+      const r3 = chain(l3, 1);
+      await store.append({ ledger: l2, expectedSeq: 0, receipts: r2.slice(0, 2) });
+      const outcomes = await store.appendMany([
+        { ledger: l1, expectedSeq: 0, receipts: r1 },
+        { ledger: l2, expectedSeq: 0, receipts: r2.slice(0, 2) },
+        { ledger: l3, expectedSeq: 0, receipts: r3 },
+      ]);
+      expect(outcomes[0]).toBeNull();
+      expect(outcomes[1]).toBeInstanceOf(SeqConflictError);
+      expect(outcomes[2]).toBeNull();
+      expect(await store.read(l1, 0, 10)).toEqual(r1);
+      expect(await store.read(l2, 0, 10)).toEqual(r2.slice(0, 2));
+      expect(await store.read(l3, 0, 10)).toEqual(r3);
+    });
+
+    it("stores a checkpoint with its batch, and a checkpoint-only batch, and returns the latest", async () => {
+      const ledger = L("checkpoint");
+      const receipts = chain(ledger, 5);
+      await store.append({ ledger, expectedSeq: 0, receipts: receipts.slice(0, 3), checkpoint: { size: 3, root: "cm9vdDM=", note: "note 3\n" } });
+      expect(await store.latestCheckpoint(ledger)).toEqual({ size: 3, root: "cm9vdDM=", note: "note 3\n" });
+      await store.append({ ledger, expectedSeq: 3, receipts: receipts.slice(3) });
+      expect((await store.latestCheckpoint(ledger))?.size).toBe(3);
+      await store.append({ ledger, expectedSeq: 5, receipts: [], checkpoint: { size: 5, root: "cm9vdDU=", note: "note 5\n" } });
+      expect(await store.latestCheckpoint(ledger)).toEqual({ size: 5, root: "cm9vdDU=", note: "note 5\n" });
+    });
+
+    it("refuses a checkpoint that does not cover exactly the ledger after its batch", async () => {
+      const ledger = L("checkpoint-bad");
+      const receipts = chain(ledger, 2);
+      await expect(store.append({ ledger, expectedSeq: 0, receipts, checkpoint: { size: 5, root: "eA==", note: "x\n" } })).rejects.toMatchObject({ code: "LEDGER_BATCH_INVALID" });
+      expect((await store.head(ledger)).size).toBe(0);
+    });
+
+    it("keeps snapshots per ledger, the last one put", async () => {
+      const ledger = L("snapshot");
+      await store.putSnapshot(ledger, { seq: 10, lastHash: "a".repeat(64), version: "v1", state: { n: 1, list: [1, 2] } });
+      await store.putSnapshot(ledger, { seq: 20, lastHash: "b".repeat(64), version: "v1", state: { n: 2 } });
+      expect(await store.getSnapshot(ledger)).toEqual({ seq: 20, lastHash: "b".repeat(64), version: "v1", state: { n: 2 } });
+    });
+
+    it("lists every ledger that has receipts, interleaved appends included", async () => {
+      const ledgers = [L("list-a"), L("list-b"), L("list-c")];
+      const chains = ledgers.map((l) => chain(l, 6));
+      for (let i = 0; i < 6; i += 2) {
+        await store.appendMany(ledgers.map((l, j) => ({ ledger: l, expectedSeq: i, receipts: chains[j]!.slice(i, i + 2) })));
+      }
+      const listed = await store.listLedgers();
+      for (const [j, l] of ledgers.entries()) {
+        expect(listed).toContain(l);
+        expect(await store.read(l, 0, 10)).toEqual(chains[j]);
+      }
+    });
+
+    it("answers a health probe within its deadline", async () => {
+      await expect(store.probe(2000)).resolves.toBeUndefined();
+    });
+  });
+}
