@@ -341,7 +341,7 @@ export function decideRollbackResult(
  */
 export function decideResume(state: GovernorState, policy: PolicyView | null, now: number): Decision {
   const out = none();
-  for (const a of [...state.open.values()]) {
+  for (const a of state.open.values()) {
     if (a.state === "running") {
       const d = decideDeadline(state, policy, a.actionId, now, "crash");
       out.drafts.push(...d.drafts);
@@ -379,7 +379,7 @@ export function decideCancelQueued(state: GovernorState): Decision {
 /** On drain expiry: what still runs is timed out (cause drain) and rolled back. */
 export function decideDrainExpired(state: GovernorState, policy: PolicyView | null, now: number): Decision {
   const out = none();
-  for (const a of [...state.open.values()]) {
+  for (const a of state.open.values()) {
     if (a.state !== "running") continue;
     const d = decideDeadline(state, policy, a.actionId, now, "drain");
     out.drafts.push(...d.drafts);

@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const leaves: Uint8Array[] = [];
-  let bad: string | null = null;
+  let bad = null as string | null;
   let members;
   try {
     members = await readArchive(archive, {

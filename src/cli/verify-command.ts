@@ -84,13 +84,13 @@ export async function run(argv: string[]): Promise<number> {
 function progressLine() {
   let last = 0;
   return {
-    update(read: number, total: number) {
+    update: (read: number, total: number) => {
       const now = Date.now();
       if (now - last < 200) return;
       last = now;
       process.stderr.write(`\rverifying… ${Math.floor((100 * read) / Math.max(1, total))}% of ${(total / 1048576).toFixed(1)} MiB`);
     },
-    done() {
+    done: () => {
       if (last > 0) process.stderr.write("\r\x1b[K");
     },
   };

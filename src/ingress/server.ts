@@ -325,7 +325,7 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
       backend: rt.config.backend,
       governors: states,
       policies: rt.catalog.skus().map((sku) => ({ sku_id: sku, policy_version: rt.catalog.current(sku)?.version ?? null })),
-      ...(h.details ?? {}),
+      ...h.details,
     };
   });
   app.get("/metrics", async (_req, reply) => reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()));

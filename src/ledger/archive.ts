@@ -85,15 +85,20 @@ export async function exportLedgerArchive(opts: {
     await writeFile(join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     await writeFile(join(dir, "checkpoint"), note);
     await writeFile(join(dir, "keys"), opts.verifierKeys.map((k) => `${k}\n`).join(""));
-    await pipeline(
-      createTar({ gzip: true, cwd: dir, portable: true, mtime: new Date(0), noDirRecurse: true }, [...MEMBERS]),
-      createWriteStream(opts.destination),
-    );
+    await packArchive(dir, opts.destination);
     const data = await readFile(opts.destination);
     return { path: opts.destination, bytes: data.byteLength, sha256: createHash("sha256").update(data).digest("hex"), size, root };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Packs the four members found in `dir` into a `.tar.gz`, in the archive's member order, with a fixed mtime. */
+export async function packArchive(dir: string, destination: string): Promise<void> {
+  await pipeline(
+    createTar({ gzip: true, cwd: dir, portable: true, mtime: new Date(0), noDirRecurse: true }, [...MEMBERS]),
+    createWriteStream(destination),
+  );
 }
 
 /** The archive cannot be read at all (exit code 2 for the verifier). */
@@ -239,7 +244,8 @@ export async function readArchive(path: string, handlers: ArchiveReadHandlers, b
     await pipeline(file, parser);
     await Promise.all(consumers);
   } catch (err) {
-    await Promise.allSettled(consumers);
+    // An entry cut off by the error never ends: its consumer is abandoned, not awaited.
+    for (const c of consumers) c.catch(() => {});
     const e = err as NodeJS.ErrnoException & { code?: string };
     if (err instanceof ArchiveUnreadableError) throw err;
     if (e.code === "Z_BUF_ERROR" || /unexpected end/i.test(e.message) || e.code === "TAR_ABORT") {

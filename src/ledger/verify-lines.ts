@@ -35,9 +35,7 @@ function describe(issue: { code: string; path: PropertyKey[]; message: string; i
 }
 
 export function checkLines(lines: readonly string[], firstLine: number): LineResult[] {
-  const out: LineResult[] = new Array<LineResult>(lines.length);
-  for (let i = 0; i < lines.length; i++) out[i] = checkLine(lines[i]!, firstLine + i);
-  return out;
+  return lines.map((text, i) => checkLine(text, firstLine + i));
 }
 
 function skipped(line: number, errors: LineIssue[]): LineResult {

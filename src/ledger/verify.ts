@@ -101,7 +101,7 @@ export async function verifyArchive(path: string, options: VerifyOptions): Promi
 
   // The ledger id is needed for the chain's first link: it comes from the first receipt,
   // and is checked against the manifest at the end.
-  let ledger: string | null = null;
+  let ledger = null as string | null;
   let expectedSeq = 0;
   let prevHash: string | null = null;
   let prevTime = "";

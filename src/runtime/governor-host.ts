@@ -99,9 +99,8 @@ export class GovernorHost {
 
   constructor(options: GovernorHostOptions) {
     this.#o = options;
-    const host = this;
     const gov = (account: string): Governor => {
-      const g = host.#governors.get(account);
+      const g = this.#governors.get(account);
       if (g === undefined) throw new Error(`governor ${account} vanished`);
       return g;
     };
@@ -109,11 +108,11 @@ export class GovernorHost {
     // effect finds its governor through the account in the context.
     this.#machine = tenantGovernor.provide({
       actions: {
-        record: ({ context }, draft: ReceiptDraft) => host.#record(gov(context.gov.account), draft),
-        runHandler: ({ context }, e) => host.#later(gov(context.gov.account), () => host.#runHandler(gov(context.gov.account), e)),
-        abortHandler: ({ context }, e) => host.#later(gov(context.gov.account), () => gov(context.gov.account).controllers.get(e.actionId)?.abort()),
-        runRollback: ({ context }, e) => host.#later(gov(context.gov.account), () => host.#runRollback(gov(context.gov.account), e)),
-        armDeadline: ({ context }, e) => host.#armDeadline(gov(context.gov.account), e.actionId, e.at),
+        record: ({ context }, draft: ReceiptDraft) => this.#record(gov(context.gov.account), draft),
+        runHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => this.#runHandler(gov(context.gov.account), e)),
+        abortHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => gov(context.gov.account).controllers.get(e.actionId)?.abort()),
+        runRollback: ({ context }, e) => this.#later(gov(context.gov.account), () => this.#runRollback(gov(context.gov.account), e)),
+        armDeadline: ({ context }, e) => this.#armDeadline(gov(context.gov.account), e.actionId, e.at),
         cancelDeadline: ({ context }, e) => {
           const g = gov(context.gov.account);
           g.deadlines.get(e.actionId)?.cancel();
@@ -123,20 +122,20 @@ export class GovernorHost {
           const g = gov(context.gov.account);
           const to = g.replyTo;
           g.replyTo = null;
-          if (to !== null) host.#later(g, () => to(e.reply));
+          if (to !== null) this.#later(g, () => to(e.reply));
         },
         alert: ({ context }, e) =>
-          host.#later(gov(context.gov.account), () => host.#o.alerts.alert({ code: e.code, message: e.message, ledger: context.gov.account, details: e.details })),
+          this.#later(gov(context.gov.account), () => this.#o.alerts.alert({ code: e.code, message: e.message, ledger: context.gov.account, details: e.details })),
         armDrainDeadline: ({ context }, e) => {
           const g = gov(context.gov.account);
           g.drainTimer?.cancel();
-          g.drainTimer = host.#o.clock.setTimeout(
-            () => host.#send(g, { type: "DRAIN_EXPIRED", now: host.#o.clock.now() }),
-            Math.max(0, e.at - host.#o.clock.now()),
+          g.drainTimer = this.#o.clock.setTimeout(
+            () => this.#send(g, { type: "DRAIN_EXPIRED", now: this.#o.clock.now() }),
+            Math.max(0, e.at - this.#o.clock.now()),
           );
         },
-        exportArchive: ({ context }) => host.#later(gov(context.gov.account), () => void host.#exportArchive(gov(context.gov.account))),
-        deleteChannel: ({ context }) => host.#later(gov(context.gov.account), () => void host.#finishDecommission(gov(context.gov.account))),
+        exportArchive: ({ context }) => this.#later(gov(context.gov.account), () => void this.#exportArchive(gov(context.gov.account))),
+        deleteChannel: ({ context }) => this.#later(gov(context.gov.account), () => void this.#finishDecommission(gov(context.gov.account))),
       },
     });
   }

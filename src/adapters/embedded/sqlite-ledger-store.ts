@@ -138,7 +138,7 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
     const work = queue;
     queue = [];
     if (work.length === 0) return;
-    const outcomes = work.map((p) => new Array<SeqConflictError | null>(p.batches.length).fill(null));
+    const outcomes = work.map((p) => Array.from<SeqConflictError | null>({ length: p.batches.length }).fill(null));
     try {
       db.exec("BEGIN IMMEDIATE");
       try {
