@@ -22,8 +22,8 @@ export type HandlerName = (typeof HandlerName)[keyof typeof HandlerName];
 
 export const ActionSpec = z.strictObject({
   description: z.string().max(512).optional(),
-  /** Which built-in handler runs the action. */
-  handler: z.enum(["noop", "http"]),
+  /** Which handler runs the action: a built-in (`noop`, `http`) or one the runtime registers. */
+  handler: name,
   /** JSON Schema the params must satisfy; `{ "type": "object" }` accepts any object. */
   params_schema: jsonSchema.default({ type: "object" }),
   /** Hard deadline; the handler's AbortSignal fires at it. */

@@ -1,0 +1,173 @@
+/**
+ * The governor host on the real embedded store, with handlers that misbehave
+ * the ways real ones do: throw, hang past their deadline, return garbage, and
+ * fail their rollback. Every case ends in receipts, never in silence.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { createSqliteLedgerStore } from "../../src/adapters/embedded/sqlite-ledger-store.ts";
+import { generateSignerKey } from "../../src/ledger/checkpoint.ts";
+import { createUuidV7Source } from "../../src/ledger/hash.ts";
+import type { LedgerId, Receipt } from "../../src/ledger/receipt.ts";
+import { PolicyCatalog } from "../../src/policy/registry.ts";
+import { PolicyDocument } from "../../src/policy/schema.ts";
+import { systemClock, type LedgerStore } from "../../src/ports.ts";
+import { GovernorHost } from "../../src/runtime/governor-host.ts";
+import { builtinHandlers, HandlerError, type ActionHandler } from "../../src/runtime/handlers.ts";
+import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
+
+const rollbacks: string[] = [];
+const handlers = new Map<string, ActionHandler>([
+  ...builtinHandlers,
+  ["throws", { name: "throws", run: () => { throw new Error("boom"); }, rollback: async (c) => void rollbacks.push(c.actionId) }],
+  ["unrecoverable", { name: "unrecoverable", run: () => Promise.reject(new HandlerError("bad_request", "the request is wrong", false)), rollback: async () => {} }],
+  ["hangs", { name: "hangs", run: () => new Promise(() => {}), rollback: async (c) => void rollbacks.push(c.actionId) }],
+  ["garbage", { name: "garbage", run: () => Promise.resolve(42 as never), rollback: async (c) => void rollbacks.push(c.actionId) }],
+  ["badrollback", { name: "badrollback", run: () => new Promise(() => {}), rollback: () => Promise.reject(new Error("rollback endpoint down")) }],
+  ["aborts", {
+    name: "aborts",
+    run: (c) => new Promise((_, reject) => c.signal.addEventListener("abort", () => reject(new HandlerError("deadline", "aborted", true)))),
+    rollback: async (c) => void rollbacks.push(c.actionId),
+  }],
+]);
+
+const actionNames = ["noop", "throws", "unrecoverable", "hangs", "garbage", "badrollback", "aborts"];
+const policy = PolicyDocument.parse({
+  sku_id: "faults",
+  policy_version: "1.0.0",
+  actions: Object.fromEntries(actionNames.map((h) => [h, { handler: h, timeout_ms: 150 }])),
+  plans: { p: { monthly_actions: 1000, concurrent_actions: 8, max_concurrency: 8, cost_per_slot_usd: "1.00", actions: actionNames } },
+});
+
+interface Rig {
+  host: GovernorHost;
+  store: LedgerStore;
+  alerts: { code: string }[];
+  dir: string;
+}
+const rigs: Rig[] = [];
+
+async function rig(dir = mkdtempSync(join(tmpdir(), "governor-host-"))): Promise<Rig> {
+  const store = createSqliteLedgerStore({ path: join(dir, "ledger.sqlite") });
+  const logger = pino({ level: "silent" });
+  const catalog = new PolicyCatalog();
+  catalog.add(policy);
+  const newId = createUuidV7Source(() => Date.now());
+  const writer = new LedgerWriter({ store, signers: [generateSignerKey("test")], originPrefix: "test", clock: systemClock, newId, logger, checkpointIntervalMs: 0 });
+  const alerts: { code: string }[] = [];
+  const host = new GovernorHost({ store, writer, clock: systemClock, newId, handlers, resolvePolicy: catalog.resolve, alerts: { alert: (a) => alerts.push(a) }, logger });
+  await host.start();
+  const r = { host, store, alerts, dir };
+  rigs.push(r);
+  return r;
+}
+
+afterEach(async () => {
+  for (const r of rigs.splice(0)) {
+    await r.host.stop({ drainMs: 0 }).catch(() => {});
+    await r.store.close().catch(() => {});
+    rmSync(r.dir, { recursive: true, force: true });
+  }
+});
+
+const A = "tenant-x" as LedgerId;
+async function provisioned(): Promise<Rig> {
+  const r = await rig();
+  await r.host.provision(A, { eventId: "e1", entitlementId: "ent", skuId: "faults", plan: "p", policyVersion: "1.0.0", concurrency: 8, channel: "c", durationMs: 0 });
+  return r;
+}
+
+async function settle(r: Rig, signalId: string, terminal: string): Promise<Receipt[]> {
+  const until = Date.now() + 5000;
+  for (;;) {
+    await r.host.writer.flush();
+    const all = await r.store.read(A, 0, 1000);
+    const mine = all.filter((x) => "signal_id" in x && x.signal_id === signalId);
+    if (mine.some((x) => x.operation === terminal)) return mine;
+    if (Date.now() > until) throw new Error(`no ${terminal} for ${signalId}: ${mine.map((m) => m.operation).join(", ")}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+const opsOf = (rs: Receipt[]) => rs.map((r) => r.operation);
+
+describe("governor host: actions that misbehave", () => {
+  it("a handler that throws is failed as recoverable and rolled back", async () => {
+    const r = await provisioned();
+    expect(await r.host.signal(A, { signal_id: "s-throw", action: "throws", params: {} }, 2)).toMatchObject({ kind: "accepted" });
+    const rs = await settle(r, "s-throw", "action_rolled_back");
+    expect(opsOf(rs)).toEqual(["action_started", "action_failed", "action_rolled_back"]);
+    expect(rs[1]).toMatchObject({ code: "handler_error", recoverable: true, error: "the handler threw: boom" });
+  });
+
+  it("an unrecoverable error fails without rollback and raises an alert", async () => {
+    const r = await provisioned();
+    await r.host.signal(A, { signal_id: "s-unrec", action: "unrecoverable", params: {} }, 2);
+    const rs = await settle(r, "s-unrec", "action_failed");
+    expect(rs.at(-1)).toMatchObject({ code: "bad_request", recoverable: false });
+    expect(r.alerts.map((a) => a.code)).toContain("action_failed");
+  });
+
+  it("a handler that hangs is timed out at its deadline and rolled back", async () => {
+    const r = await provisioned();
+    const t0 = Date.now();
+    await r.host.signal(A, { signal_id: "s-hang", action: "hangs", params: {} }, 2);
+    const rs = await settle(r, "s-hang", "action_rolled_back");
+    expect(opsOf(rs)).toEqual(["action_started", "action_timeout", "action_rolled_back"]);
+    expect(Date.parse(rs[1]!.timestamp) - t0).toBeGreaterThanOrEqual(140);
+    expect(rollbacks).toContain((rs[0] as { action_id: string }).action_id);
+  });
+
+  it("the handler's AbortSignal fires at the deadline", async () => {
+    const r = await provisioned();
+    await r.host.signal(A, { signal_id: "s-abort", action: "aborts", params: {} }, 2);
+    const rs = await settle(r, "s-abort", "action_rolled_back");
+    expect(opsOf(rs)).toEqual(["action_started", "action_timeout", "action_rolled_back"]);
+  });
+
+  it("a handler that returns garbage is failed and rolled back", async () => {
+    const r = await provisioned();
+    await r.host.signal(A, { signal_id: "s-garbage", action: "garbage", params: {} }, 2);
+    const rs = await settle(r, "s-garbage", "action_rolled_back");
+    expect(rs[1]).toMatchObject({ operation: "action_failed", code: "invalid_result", recoverable: true });
+  });
+
+  it("a rollback that fails escalates once and is not retried", async () => {
+    const r = await provisioned();
+    await r.host.signal(A, { signal_id: "s-badrb", action: "badrollback", params: {} }, 2);
+    const rs = await settle(r, "s-badrb", "action_failed");
+    expect(opsOf(rs)).toEqual(["action_started", "action_timeout", "escalation", "action_failed"]);
+    expect(rs.at(-1)).toMatchObject({ code: "rollback_failed", recoverable: false });
+    await new Promise((res) => setTimeout(res, 300));
+    const after = (await r.store.read(A, 0, 1000)).filter((x) => "signal_id" in x && x.signal_id === "s-badrb");
+    expect(after).toHaveLength(4);
+    expect(r.alerts.filter((a) => a.code === "rollback_failed")).toHaveLength(1);
+  });
+
+  it("refuses an unknown tenant", async () => {
+    const r = await rig();
+    await expect(r.host.signal("nobody", { signal_id: "s", action: "noop", params: {} }, 2)).rejects.toMatchObject({ code: "GOVERNOR_UNKNOWN_TENANT" });
+  });
+});
+
+describe("governor host: rebuilt from its ledger", () => {
+  it("a restarted host has the same state, from a snapshot", async () => {
+    const r = await provisioned();
+    for (let i = 0; i < 30; i++) await r.host.signal(A, { signal_id: `s${i}`, action: "noop", params: {} }, 2);
+    await r.host.signal(A, { signal_id: "s-bad", action: "nope", params: {} }, 2);
+    await settle(r, "s29", "action_complete");
+    const before = r.host.status(A);
+    await r.host.stop({ drainMs: 1000 });
+    await r.store.close();
+    rigs.splice(rigs.indexOf(r), 1);
+
+    const again = await rig(r.dir);
+    expect((await again.store.getSnapshot(A))?.seq).toBe(before!.ledger_size);
+    expect(again.host.status(A)).toEqual({ ...before, oldest_wait_ms: 0 });
+    expect(await again.host.signal(A, { signal_id: "s3", action: "noop", params: {} }, 2)).toMatchObject({ kind: "duplicate", outcome: { state: "complete" } });
+    expect(await again.host.signal(A, { signal_id: "s-bad", action: "nope", params: {} }, 2)).toMatchObject({ kind: "duplicate", outcome: { state: "refused", code: "unknown_action" } });
+  });
+});
