@@ -24,7 +24,7 @@ export const settings = {
   bodyLimitBytes: { env: "GOVERNOR_BODY_LIMIT_BYTES", schema: int(1024, 64 * 1024 * 1024), default: 64 * 1024, doc: "largest request body accepted" },
   maxParamsBytes: { env: "GOVERNOR_MAX_PARAMS_BYTES", schema: int(2, 16 * 1024 * 1024), default: 16 * 1024, doc: "largest signal params accepted (JSON bytes)" },
   webhookToleranceS: { env: "GOVERNOR_WEBHOOK_TOLERANCE_S", schema: int(1, 86_400), default: 300, doc: "accepted clock skew of webhook timestamps" },
-  checkpointIntervalMs: { env: "GOVERNOR_CHECKPOINT_INTERVAL_MS", schema: int(0, 60_000), default: 100, doc: "at most one checkpoint per ledger per interval" },
+  checkpointIntervalMs: { env: "GOVERNOR_CHECKPOINT_INTERVAL_MS", schema: int(0, 60_000), default: 1000, doc: "a checkpoint follows every committed batch within this interval (at most one per ledger per interval)" },
   retryAfterS: { env: "GOVERNOR_RETRY_AFTER_S", schema: int(1, 3600), default: 10, doc: "Retry-After sent with 503 in safe mode" },
 } as const;
 

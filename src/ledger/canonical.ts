@@ -23,21 +23,53 @@ import canonicalize from "canonicalize";
  *   would silently turn into `{}`.
  */
 export function canonicalJson(value: unknown): string {
-  const problem = findUnrepresentable(value, "$", new Set());
-  if (problem !== null) throw new TypeError(`canonical JSON: ${problem}`);
+  if (!plainJson(value, 0)) {
+    const problem = findUnrepresentable(value, "$", new Set());
+    if (problem !== null) throw new TypeError(`canonical JSON: ${problem}`);
+  }
   let text: string | undefined;
   try {
     text = canonicalize(value);
   } catch (error) {
-    // The walk above rejects everything canonicalize rejects; keep its reason if they ever disagree.
-    throw new TypeError(`canonical JSON: ${error instanceof Error ? error.message : String(error)}`);
+    const problem = findUnrepresentable(value, "$", new Set());
+    throw new TypeError(`canonical JSON: ${problem ?? (error instanceof Error ? error.message : String(error))}`);
   }
-  if (text === undefined) throw new TypeError("canonical JSON: the value has no JSON representation");
+  if (text === undefined) throw new TypeError(`canonical JSON: ${findUnrepresentable(value, "$", new Set()) ?? "the value has no JSON representation"}`);
   return text;
+}
+
+/** Nesting the fast check leaves to the full walk. */
+const MAX_FAST_DEPTH = 64;
+/** Nesting beyond this is refused rather than risking the call stack. */
+export const MAX_JSON_DEPTH = 1000;
+
+/**
+ * Fast check that `value` is made of JSON primitives, arrays and plain
+ * objects only. It finds what `canonicalize` would serialize wrongly rather
+ * than throw on (a function becomes the text `undefined`, a `Map` becomes
+ * `{}`); everything else canonicalize rejects itself. It runs on every
+ * receipt hash, so it builds no paths: on false, `findUnrepresentable`
+ * decides and describes.
+ */
+function plainJson(value: unknown, depth: number): boolean {
+  if (typeof value === "function" || typeof value === "symbol") return false;
+  if (typeof value !== "object" || value === null) return true;
+  if (depth > MAX_FAST_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!plainJson(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in value) {
+    if (!plainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
 }
 
 /** Describes the first part of `value` that has no JSON text, or returns null. */
 function findUnrepresentable(value: unknown, path: string, ancestors: Set<object>): string | null {
+  if (ancestors.size >= MAX_JSON_DEPTH) return `${path.slice(0, 60)}… is nested more than ${MAX_JSON_DEPTH} levels deep`;
   switch (typeof value) {
     case "string":
       return value.isWellFormed() ? null : `${path} is a string with a lone UTF-16 surrogate (not encodable as UTF-8)`;

@@ -1,53 +1,98 @@
 /**
- * Hashing of receipts and ids. Hashes are lowercase hex at this boundary.
+ * Hashing of receipts, and receipt ids. Hashes are lowercase hex strings at
+ * this boundary; the Merkle tree (`merkle.ts`) works on their bytes.
  *
- * - `hash` of a receipt = SHA-256(0x00 ‖ JCS(body)), body = the receipt without `hash`;
- *   this is also its RFC 6962 Merkle leaf hash.
- * - `prev_hash` of seq 0 = SHA-256("governor-ledger/v1\n" ‖ ledger id).
+ * - `hash` of a receipt = hex SHA-256(0x00 ‖ UTF-8(JCS(body))), where body is
+ *   the receipt without `hash`. It is also the receipt's RFC 6962 leaf hash.
+ * - `prev_hash` of seq 0 = hex SHA-256(UTF-8("governor-ledger/v1\n" ‖ ledger id));
+ *   of seq n, the `hash` of seq n - 1.
  */
-import { createHash, hash as oneShot, randomFillSync } from "node:crypto";
+import { hash as oneShotHash, randomFillSync } from "node:crypto";
 import { canonicalJson } from "./canonical.ts";
-import type { Receipt, ReceiptDraft } from "./receipt.ts";
-import { RECEIPT_VERSION } from "./receipt.ts";
+import { accountIdPattern, PLATFORM_LEDGER, RECEIPT_VERSION, timestampPattern, type Receipt, type ReceiptDraft } from "./receipt.ts";
 
-const LEAF_PREFIX = Buffer.from([0x00]);
-const GENESIS_PREFIX = "governor-ledger/v1\n";
+/** What precedes the ledger id in the input of a ledger's genesis `prev_hash`. */
+export const GENESIS_PREFIX = "governor-ledger/v1\n";
 
+/** Lowercase hex SHA-256 of `data` (a string is hashed as its UTF-8 bytes). */
 export function sha256Hex(data: string | Uint8Array): string {
-  return oneShot("sha256", data, "hex");
+  return oneShotHash("sha256", data, "hex");
 }
 
-/** Hex SHA-256(0x00 ‖ UTF-8(JCS(body))): a receipt's `hash` and Merkle leaf hash. */
+/**
+ * Lowercase hex SHA-256(0x00 ‖ UTF-8(JCS(body))): the RFC 6962 leaf hash of
+ * `body`, and the receipt `hash` when `body` is a receipt without `hash`.
+ * @throws {TypeError} when `body` has no canonical JSON form (see `canonicalJson`).
+ */
 export function leafHashHex(body: object): string {
-  return createHash("sha256").update(LEAF_PREFIX).update(canonicalJson(body), "utf8").digest("hex");
+  // U+0000 is the single byte 0x00 in UTF-8: the leaf prefix travels in the same string.
+  return oneShotHash("sha256", `\u0000${canonicalJson(body)}`, "hex");
 }
 
-/** The hash a receipt must carry: the leaf hash of the receipt without its `hash` field. */
+/**
+ * The `hash` a receipt must carry: the leaf hash of the receipt without its
+ * `hash` field (whatever that field holds, or if it is absent).
+ */
 export function receiptHash(receipt: { hash?: string } & object): string {
-  const { hash: _hash, ...body } = receipt;
+  const { hash: _ignored, ...body } = receipt;
   return leafHashHex(body);
 }
 
-/** `prev_hash` of seq 0 of a ledger. */
+/** The `prev_hash` of seq 0 of `ledger`: hex SHA-256 of `governor-ledger/v1\n` followed by the ledger id. */
 export function genesisHash(ledger: string): string {
   return sha256Hex(GENESIS_PREFIX + ledger);
 }
 
+/** Where a receipt goes: the fields the ledger writer fills in. */
 export interface SealContext {
   readonly ledger: string;
   readonly seq: number;
+  /** `hash` of the previous receipt, or `genesisHash(ledger)` for seq 0. */
   readonly prevHash: string;
-  /** `YYYY-MM-DDTHH:MM:SS.sssZ`. */
+  /** UTC, exactly `YYYY-MM-DDTHH:MM:SS.sssZ`. */
   readonly timestamp: string;
+  /** A lowercase UUIDv7. */
   readonly receiptId: string;
-  /** Set on tenant ledgers (= the ledger id), absent on `_platform`. */
+  /** Set on tenant ledgers (equal to the ledger id); absent on `_platform`. */
   readonly accountId?: string;
 }
 
-/** Builds the full receipt from a decision and where it goes in the ledger, and sets its hash. */
+const SEALED_FIELDS = new Set(["v", "receipt_id", "ledger", "seq", "timestamp", "account_id", "prev_hash", "hash"]);
+const HEX64 = /^[0-9a-f]{64}$/;
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+function sealError(what: string, value: unknown): TypeError {
+  const shown = typeof value === "string" ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value) : String(value);
+  return new TypeError(`sealReceipt: ${what}, got ${shown}`);
+}
+
+/**
+ * Builds the full receipt from a decision (`draft`) and its place in the
+ * ledger, and sets its `hash`. Field order (for readable stored lines; it
+ * does not affect the hash): v, receipt_id, ledger, seq, timestamp,
+ * operation, status, duration_ms, account_id (when given), the draft's own
+ * fields (those set to `undefined` are left out), prev_hash, hash.
+ *
+ * It checks the envelope it writes, not the operation's schema (that is the
+ * caller's `receiptSchemas` check).
+ * @throws {TypeError} naming the offending field when the context is out of
+ *   format (seq not a non-negative integer, timestamp not
+ *   `YYYY-MM-DDTHH:MM:SS.sssZ`, prev_hash not 64 lowercase hex digits,
+ *   receipt id not a lowercase UUIDv7, ledger or account id not an id), when
+ *   the draft carries a field only the ledger writer sets, or when a value
+ *   has no canonical JSON form.
+ */
 export function sealReceipt(draft: ReceiptDraft, ctx: SealContext): Receipt {
+  if (typeof draft !== "object" || draft === null) throw sealError("the draft must be an object", draft);
+  if (ctx.ledger !== PLATFORM_LEDGER && !accountIdPattern.test(ctx.ledger)) throw sealError("ledger must be an account id or _platform", ctx.ledger);
+  if (!Number.isSafeInteger(ctx.seq) || ctx.seq < 0) throw sealError("seq must be a non-negative integer", ctx.seq);
+  if (!HEX64.test(ctx.prevHash)) throw sealError("prevHash must be 64 lowercase hex digits", ctx.prevHash);
+  if (!timestampPattern.test(ctx.timestamp)) throw sealError("timestamp must be UTC YYYY-MM-DDTHH:MM:SS.sssZ", ctx.timestamp);
+  if (!UUID_V7.test(ctx.receiptId)) throw sealError("receiptId must be a lowercase UUIDv7", ctx.receiptId);
+  if (ctx.accountId !== undefined && !accountIdPattern.test(ctx.accountId)) throw sealError("accountId must be an account id", ctx.accountId);
+
   const { operation, status, duration_ms, ...own } = draft as ReceiptDraft & Record<string, unknown>;
-  const body: Record<string, unknown> = {
+  const receipt: Record<string, unknown> = {
     v: RECEIPT_VERSION,
     receipt_id: ctx.receiptId,
     ledger: ctx.ledger,
@@ -57,66 +102,143 @@ export function sealReceipt(draft: ReceiptDraft, ctx: SealContext): Receipt {
     status,
     duration_ms,
   };
-  if (ctx.accountId !== undefined) body["account_id"] = ctx.accountId;
-  for (const [k, v] of Object.entries(own)) if (v !== undefined) body[k] = v;
-  body["prev_hash"] = ctx.prevHash;
-  body["hash"] = leafHashHex(body);
-  return body as unknown as Receipt;
+  if (ctx.accountId !== undefined) receipt["account_id"] = ctx.accountId;
+  for (const key of Object.keys(own)) {
+    if (SEALED_FIELDS.has(key)) throw new TypeError(`sealReceipt: the draft carries "${key}", which only the ledger writer sets`);
+    const value = own[key];
+    if (value !== undefined) receipt[key] = value;
+  }
+  receipt["prev_hash"] = ctx.prevHash;
+  receipt["hash"] = leafHashHex(receipt);
+  return receipt as unknown as Receipt;
 }
 
-const HEX = /^[0-9a-f]*$/;
-
+/**
+ * The bytes of a hex string (either case, even length).
+ * @throws {TypeError} saying where the string is not hex.
+ */
 export function hexToBytes(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !HEX.test(hex)) throw new TypeError("expected lowercase hex with an even number of digits");
-  return new Uint8Array(Buffer.from(hex, "hex"));
+  if (typeof hex !== "string") throw new TypeError(`expected a hex string, got ${typeof hex}`);
+  if (hex.length % 2 !== 0) throw new TypeError(`hex string has an odd number of digits (${hex.length})`);
+  const bad = hex.search(/[^0-9a-fA-F]/);
+  if (bad >= 0) throw new TypeError(`hex string has a non-hex character at position ${bad}`);
+  const buf = Buffer.from(hex, "hex");
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).slice();
 }
 
+/** Lowercase hex of `bytes`. */
 export function bytesToHex(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError(`expected a Uint8Array, got ${typeof bytes}`);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
 
-/** An RFC 9562 UUIDv7 for a millisecond time and 10 random bytes (74 bits are used). */
-export function uuidV7(nowMs: number, random?: Uint8Array): string {
-  const r = random ?? randomFillSync(new Uint8Array(10));
-  const b = new Uint8Array(16);
-  let t = Math.floor(nowMs);
+const MAX_UUID_MS = 2 ** 48 - 1;
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+function checkUuidTime(ms: number): number {
+  const t = Math.floor(ms);
+  if (!Number.isFinite(ms) || t < 0 || t > MAX_UUID_MS) throw new RangeError(`UUIDv7 time must be milliseconds within 0..2^48-1, got ${String(ms)}`);
+  return t;
+}
+
+/** Formats 16 bytes as a lowercase 8-4-4-4-12 UUID string. */
+function formatUuid(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
+    s += HEX_BYTE[b[i]!]!;
+  }
+  return s;
+}
+
+/** Writes the 48-bit big-endian millisecond time into bytes 0–5. */
+function putTime(b: Uint8Array, ms: number): void {
+  let t = ms;
   for (let i = 5; i >= 0; i--) {
     b[i] = t % 256;
     t = Math.floor(t / 256);
   }
+}
+
+/**
+ * An RFC 9562 UUIDv7 (lowercase): 48-bit Unix time in milliseconds
+ * (`nowMs`, floored), version 7, variant 0b10, and 74 bits taken from
+ * `random` (the low 4 bits of byte 0, byte 1, the low 6 bits of byte 2,
+ * bytes 3–9), or from the system CSPRNG when not given.
+ * @throws {RangeError} when `nowMs` is outside 0..2^48-1 or `random` has fewer than 10 bytes.
+ */
+export function uuidV7(nowMs: number, random?: Uint8Array): string {
+  const ms = checkUuidTime(nowMs);
+  if (random !== undefined && random.length < 10) throw new RangeError(`UUIDv7 needs 10 random bytes, got ${random.length}`);
+  const r = random ?? randomFillSync(new Uint8Array(10));
+  const b = new Uint8Array(16);
+  putTime(b, ms);
   b[6] = 0x70 | (r[0]! & 0x0f);
   b[7] = r[1]!;
   b[8] = 0x80 | (r[2]! & 0x3f);
   for (let i = 9; i < 16; i++) b[i] = r[i - 6]!;
-  const h = bytesToHex(b);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return formatUuid(b);
 }
 
+/** Bits of the per-millisecond counter (RFC 9562 §6.2 method 1 allows 12 to 42). */
+const COUNTER_BITS = 42;
+const COUNTER_MAX = 2 ** COUNTER_BITS - 1;
+const RAND_A_SPLIT = 2 ** 30;
+
 /**
- * A UUIDv7 source whose ids sort in creation order, also within one
- * millisecond: rand_a (12 bits) is a counter seeded randomly each
- * millisecond (RFC 9562 §6.2, method 1); on overflow the time is advanced.
+ * A source of UUIDv7 ids that sort (as strings and as bytes) in the order
+ * they were made, also within one millisecond and when `clock` steps back:
+ * RFC 9562 §6.2 method 1 (fixed-length dedicated counter). The 42-bit
+ * counter fills rand_a and the top 30 bits of rand_b; it starts at a random
+ * value below 2^41 (leaving room to count) each new millisecond and counts
+ * up within it. A clock that steps back is treated as the last millisecond
+ * seen; a counter overflow moves the id's time one millisecond ahead. The
+ * last 32 bits are fresh random bits.
  */
 export function createUuidV7Source(clock: () => number): () => string {
   let lastMs = -1;
   let counter = 0;
-  const random = new Uint8Array(10);
-  return () => {
-    let ms = Math.floor(clock());
-    randomFillSync(random);
-    if (ms <= lastMs) {
-      ms = lastMs;
-      counter++;
-      if (counter > 0xfff) {
-        ms = ++lastMs;
-        counter = random[1]! & 0x7f;
-      }
-    } else {
-      lastMs = ms;
-      counter = random[1]! & 0x7f; // leave head-room for the counter
+  const pool = new Uint8Array(4096);
+  let used = pool.length;
+  const randomBytes = (n: number): number => {
+    if (used + n > pool.length) {
+      randomFillSync(pool);
+      used = 0;
     }
-    random[0] = (counter >> 8) & 0x0f;
-    random[1] = counter & 0xff;
-    return uuidV7(ms, random);
+    const at = used;
+    used += n;
+    return at;
+  };
+  const freshCounter = (): number => {
+    const at = randomBytes(6);
+    // 48 random bits, halved 7 times: a counter start below 2^41.
+    let x = 0;
+    for (let i = 0; i < 6; i++) x = x * 256 + pool[at + i]!;
+    return Math.floor(x / 128);
+  };
+  return () => {
+    const now = checkUuidTime(clock());
+    if (now > lastMs) {
+      lastMs = now;
+      counter = freshCounter();
+    } else if (counter < COUNTER_MAX) {
+      counter++;
+    } else {
+      lastMs = checkUuidTime(lastMs + 1);
+      counter = freshCounter();
+    }
+    const b = new Uint8Array(16);
+    putTime(b, lastMs);
+    const high = Math.floor(counter / RAND_A_SPLIT); // 12 bits: rand_a
+    const low = counter % RAND_A_SPLIT; // 30 bits: the top of rand_b
+    b[6] = 0x70 | (high >>> 8);
+    b[7] = high & 0xff;
+    b[8] = 0x80 | (low >>> 24);
+    b[9] = (low >>> 16) & 0xff;
+    b[10] = (low >>> 8) & 0xff;
+    b[11] = low & 0xff;
+    const at = randomBytes(4);
+    b.set(pool.subarray(at, at + 4), 12);
+    return formatUuid(b);
   };
 }

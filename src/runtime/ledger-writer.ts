@@ -21,6 +21,8 @@ interface LedgerTail {
   sealed: number;
   /** Receipts `0 .. durable - 1` are durable. */
   durable: number;
+  /** Receipts `0 .. submitted - 1` are durable or in a commit under way. */
+  submitted: number;
   lastHash: string;
   lastTimestampMs: number;
   readonly frontier: MerkleFrontier;
@@ -47,6 +49,10 @@ export interface LedgerWriterOptions {
   readonly checkpointIntervalMs?: number;
   /** Called when an append fails for a reason other than a conflict (store down). */
   readonly onStoreError?: (err: Error) => void;
+  /** Commits that may be under way at once (default 2): the next group is sent while one is in the store. */
+  readonly maxInFlight?: number;
+  /** Called after each committed group with the receipts it made durable (metrics, benchmarks). */
+  readonly onCommitted?: (receipts: readonly Receipt[]) => void;
 }
 
 /** What the writer knows of a ledger when it takes it over. */
@@ -64,7 +70,10 @@ export class LedgerWriter {
   readonly #tails = new Map<string, LedgerTail>();
   readonly #dirty = new Set<LedgerTail>();
   #flushScheduled = false;
-  #flushing: Promise<void> | null = null;
+  /** Commits under way, oldest first. */
+  readonly #inFlight = new Set<Promise<void>>();
+  /** A commit failed: no new one starts until those under way have answered. */
+  #broken = false;
   #checkpointTimer: { cancel(): void } | null = null;
   #closed = false;
 
@@ -85,6 +94,7 @@ export class LedgerWriter {
       ledger,
       sealed: size,
       durable: size,
+      submitted: size,
       lastHash: resume?.lastHash ?? genesisHash(ledger),
       lastTimestampMs: resume?.lastTimestamp ? Date.parse(resume.lastTimestamp) : 0,
       frontier: resume?.frontier ?? new MerkleFrontier(),
@@ -173,23 +183,46 @@ export class LedgerWriter {
     });
   }
 
-  /** Commits everything sealed so far; resolves when it is durable (or failed). */
+  /**
+   * Commits everything sealed so far; resolves when it is durable (or failed).
+   * Up to `maxInFlight` commits run at once: while one is in the store, the
+   * next group is sealed and sent. A commit that fails makes the ones after it
+   * find gaps; those are re-queued in order, never fenced.
+   */
   async flush(): Promise<void> {
-    while (this.#flushing !== null) await this.#flushing;
-    if (this.#dirty.size === 0) return;
+    const max = this.#opts.maxInFlight ?? 2;
+    while (this.#inFlight.size >= max || (this.#broken && this.#inFlight.size > 0)) {
+      await Promise.race(this.#inFlight).catch(() => {});
+    }
+    this.#broken = false;
+    if (this.#dirty.size === 0) {
+      await Promise.allSettled(this.#inFlight);
+      return;
+    }
     const run = this.#commit();
-    this.#flushing = run;
+    this.#inFlight.add(run);
+    const earlier = [...this.#inFlight];
     try {
       await run;
     } finally {
-      this.#flushing = null;
+      this.#inFlight.delete(run);
+      if (this.#dirty.size > 0) this.#scheduleFlush();
     }
-    if (this.#dirty.size > 0) this.#scheduleFlush();
+    await Promise.allSettled(earlier);
+  }
+
+  /** Puts receipts of a failed or gapped commit back in front of what was sealed since, in seq order. */
+  #requeue(tail: LedgerTail, receipts: Receipt[]): void {
+    tail.pending = receipts.concat(tail.pending).sort((a, b) => a.seq - b.seq);
+    tail.submitted = tail.durable;
+    tail.lastCheckpointAt = 0;
+    this.#dirty.add(tail);
+    this.#broken = true;
   }
 
   async #commit(): Promise<void> {
     const now = this.#opts.clock.now();
-    const interval = this.#opts.checkpointIntervalMs ?? 100;
+    const interval = this.#opts.checkpointIntervalMs ?? 1000;
     const batches: AppendBatch[] = [];
     const taken: { tail: LedgerTail; receipts: Receipt[]; checkpointSize: number }[] = [];
     let uncheckpointed = false;
@@ -197,7 +230,7 @@ export class LedgerWriter {
       if (tail.fenced) continue;
       const receipts = tail.pending;
       tail.pending = [];
-      const size = tail.durable + receipts.length;
+      const size = tail.submitted + receipts.length;
       let checkpoint: StoredCheckpoint | undefined;
       if (size > tail.checkpointed && now - tail.lastCheckpointAt >= interval) {
         checkpoint = this.#checkpoint(tail, size);
@@ -207,8 +240,9 @@ export class LedgerWriter {
         uncheckpointed ||= size > tail.checkpointed;
         continue;
       }
-      batches.push({ ledger: tail.ledger, expectedSeq: tail.durable, receipts, ...(checkpoint ? { checkpoint } : {}) });
+      batches.push({ ledger: tail.ledger, expectedSeq: tail.submitted, receipts, ...(checkpoint ? { checkpoint } : {}) });
       taken.push({ tail, receipts, checkpointSize: checkpoint ? size : tail.checkpointed });
+      tail.submitted = size;
     }
     this.#dirty.clear();
     if (batches.length === 0) {
@@ -221,15 +255,17 @@ export class LedgerWriter {
       outcomes = await this.#opts.store.appendMany(batches);
     } catch (err) {
       // Nothing was acknowledged: keep the receipts, in order, for the next attempt.
-      for (const { tail, receipts } of taken) {
-        tail.pending = receipts.concat(tail.pending);
-        this.#dirty.add(tail);
-      }
+      for (const { tail, receipts } of taken) this.#requeue(tail, receipts);
       this.#opts.onStoreError?.(err as Error);
       throw err;
     }
     for (const [i, { tail, receipts, checkpointSize }] of taken.entries()) {
       const conflict = outcomes[i];
+      if (conflict && conflict.actualSize < conflict.expectedSeq && !tail.fenced) {
+        // A gap: an earlier commit of ours failed. Send these again after it.
+        this.#requeue(tail, receipts);
+        continue;
+      }
       if (conflict) {
         tail.fenced = conflict;
         this.#opts.logger.error({ ledger: tail.ledger, err: conflict }, "another writer appended to this ledger; it must be rebuilt");
@@ -237,7 +273,8 @@ export class LedgerWriter {
         continue;
       }
       tail.durable += receipts.length;
-      tail.checkpointed = checkpointSize;
+      if (this.#opts.onCommitted && receipts.length > 0) this.#opts.onCommitted(receipts);
+      tail.checkpointed = Math.max(tail.checkpointed, checkpointSize);
       if (tail.checkpointed < tail.durable) uncheckpointed = true;
       const ready = tail.waiters.filter((w) => w.size <= tail.durable);
       if (ready.length > 0) {

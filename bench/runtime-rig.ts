@@ -1,0 +1,93 @@
+/**
+ * A governor host on the real embedded store, for the runtime benchmarks.
+ */
+import { join } from "node:path";
+import { pino } from "pino";
+import { createSqliteLedgerStore } from "../src/adapters/embedded/sqlite-ledger-store.ts";
+import { generateSignerKey } from "../src/ledger/checkpoint.ts";
+import { createUuidV7Source } from "../src/ledger/hash.ts";
+import type { LedgerId, Receipt } from "../src/ledger/receipt.ts";
+import { PolicyCatalog } from "../src/policy/registry.ts";
+import { PolicyDocument } from "../src/policy/schema.ts";
+import { systemClock, type LedgerStore } from "../src/ports.ts";
+import { GovernorHost } from "../src/runtime/governor-host.ts";
+import { builtinHandlers, type ActionHandler } from "../src/runtime/handlers.ts";
+import { LedgerWriter } from "../src/runtime/ledger-writer.ts";
+
+export const benchPolicy = PolicyDocument.parse({
+  sku_id: "bench",
+  policy_version: "1.0.0",
+  actions: {
+    noop: { handler: "noop", timeout_ms: 500 },
+    hang: { handler: "hang", timeout_ms: 500 },
+  },
+  plans: {
+    wide: { monthly_actions: 1_000_000_000, concurrent_actions: 1024, max_concurrency: 4096, cost_per_slot_usd: "0.01", actions: ["noop", "hang"] },
+  },
+});
+
+const hang: ActionHandler = { name: "hang", run: () => new Promise(() => {}), rollback: () => Promise.resolve() };
+
+export interface Rig {
+  readonly host: GovernorHost;
+  readonly store: LedgerStore;
+  readonly writer: LedgerWriter;
+  /** Called with every committed receipt. */
+  onCommitted: (receipts: readonly Receipt[]) => void;
+  close(): Promise<void>;
+}
+
+export async function createRig(dir: string, options: { start?: boolean; snapshotEvery?: number } = {}): Promise<Rig> {
+  const store = createSqliteLedgerStore({ path: join(dir, "ledger.sqlite"), ...(process.env["BENCH_SYNC"] === "normal" ? { synchronous: "normal" as const } : {}) });
+  const logger = pino({ level: "silent" });
+  const catalog = new PolicyCatalog();
+  catalog.add(benchPolicy);
+  const newId = createUuidV7Source(() => Date.now());
+  const rig = {
+    onCommitted: (_: readonly Receipt[]) => {},
+  } as Rig;
+  const writer = new LedgerWriter({
+    store,
+    signers: [generateSignerKey("bench")],
+    originPrefix: "bench",
+    clock: systemClock,
+    newId,
+    logger,
+    onCommitted: (rs) => rig.onCommitted(rs),
+  });
+  const host = new GovernorHost({
+    store,
+    writer,
+    clock: systemClock,
+    newId,
+    handlers: new Map([...builtinHandlers, ["hang", hang]]),
+    resolvePolicy: catalog.resolve,
+    alerts: { alert: () => {} },
+    logger,
+    ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
+  });
+  if (options.start ?? true) await host.start();
+  Object.assign(rig, {
+    host,
+    store,
+    writer,
+    async close() {
+      await host.stop({ drainMs: 2000 });
+      await store.close();
+    },
+  });
+  return rig;
+}
+
+export const tenant = (i: number) => `t${String(i).padStart(5, "0")}` as LedgerId;
+
+export async function provision(rig: Rig, tenants: number): Promise<void> {
+  const batch = 500;
+  for (let i = 0; i < tenants; i += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, tenants - i) }, (_, j) =>
+        rig.host.provision(tenant(i + j), { eventId: `e${i + j}`, entitlementId: `ent${i + j}`, skuId: "bench", plan: "wide", policyVersion: "1.0.0", concurrency: 1024, channel: "c", durationMs: 0 }),
+      ),
+    );
+  }
+}

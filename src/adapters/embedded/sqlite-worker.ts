@@ -1,0 +1,201 @@
+/**
+ * The SQLite side of the embedded LedgerStore, on a worker thread: it owns
+ * the database connections, so SQLite's synchronous calls (inserts, fsync,
+ * waiting on a lock) never block the runtime's event loop.
+ *
+ * Each `append` message is one transaction (the client groups every append of
+ * a turn of its event loop into one message): a SAVEPOINT per batch, so a
+ * conflicting batch is rolled back alone and the others commit.
+ */
+import { DatabaseSync } from "node:sqlite";
+import { parentPort, workerData } from "node:worker_threads";
+
+export interface WorkerConfig {
+  readonly path: string;
+  readonly busyTimeoutMs: number;
+  readonly synchronous: "full" | "normal";
+}
+
+export interface WireBatch {
+  readonly ledger: string;
+  readonly expectedSeq: number;
+  /** [seq, hash, JSON text] per receipt. */
+  readonly rows: readonly (readonly [number, string, string])[];
+  readonly checkpoint?: { size: number; root: string; note: string };
+}
+
+export type Request =
+  | { id: number; op: "append"; batches: WireBatch[] }
+  | { id: number; op: "read"; ledger: string; from: number; limit: number }
+  | { id: number; op: "readHashes"; ledger: string; from: number; to: number }
+  | { id: number; op: "head"; ledger: string }
+  | { id: number; op: "latestCheckpoint"; ledger: string }
+  | { id: number; op: "listLedgers" }
+  | { id: number; op: "putSnapshot"; ledger: string; seq: number; lastHash: string; version: string; state: string }
+  | { id: number; op: "getSnapshot"; ledger: string }
+  | { id: number; op: "probe"; deadlineMs: number; at: number }
+  | { id: number; op: "close" };
+
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { message: string; errcode?: number; errstr?: string } };
+
+const config = workerData as WorkerConfig;
+
+function open(timeout: number): DatabaseSync {
+  const db = new DatabaseSync(config.path, { timeout });
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${config.synchronous === "normal" ? "NORMAL" : "FULL"};`);
+  return db;
+}
+
+const db = open(config.busyTimeoutMs);
+db.exec(`
+  CREATE TABLE IF NOT EXISTS receipts (
+    id INTEGER PRIMARY KEY, ledger TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL);
+  CREATE UNIQUE INDEX IF NOT EXISTS receipts_ledger_seq ON receipts (ledger, seq);
+  CREATE TABLE IF NOT EXISTS ledgers (ledger TEXT PRIMARY KEY) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS checkpoints (
+    ledger TEXT NOT NULL, size INTEGER NOT NULL, root TEXT NOT NULL, note TEXT NOT NULL,
+    PRIMARY KEY (ledger, size)) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS snapshots (
+    ledger TEXT PRIMARY KEY, seq INTEGER NOT NULL, last_hash TEXT NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+`);
+
+const st = {
+  size: db.prepare("SELECT seq FROM receipts WHERE ledger = ? ORDER BY seq DESC LIMIT 1"),
+  last: db.prepare("SELECT seq, hash, body FROM receipts WHERE ledger = ? ORDER BY seq DESC LIMIT 1"),
+  insert: db.prepare("INSERT INTO receipts (ledger, seq, hash, body) VALUES (?, ?, ?, ?)"),
+  ledger: db.prepare("INSERT OR IGNORE INTO ledgers (ledger) VALUES (?)"),
+  checkpoint: db.prepare("INSERT OR REPLACE INTO checkpoints (ledger, size, root, note) VALUES (?, ?, ?, ?)"),
+  latestCheckpoint: db.prepare("SELECT size, root, note FROM checkpoints WHERE ledger = ? ORDER BY size DESC LIMIT 1"),
+  read: db.prepare("SELECT body FROM receipts WHERE ledger = ? AND seq >= ? ORDER BY seq LIMIT ?"),
+  hashes: db.prepare("SELECT hash FROM receipts WHERE ledger = ? AND seq >= ? AND seq < ? ORDER BY seq"),
+  ledgers: db.prepare("SELECT ledger FROM ledgers ORDER BY ledger"),
+  putSnapshot: db.prepare("INSERT OR REPLACE INTO snapshots (ledger, seq, last_hash, version, state) VALUES (?, ?, ?, ?, ?)"),
+  getSnapshot: db.prepare("SELECT seq, last_hash, version, state FROM snapshots WHERE ledger = ?"),
+};
+st.read.setReturnArrays(true);
+st.hashes.setReturnArrays(true);
+
+// Sizes this connection has seen: a hint only. When it says a batch fits, the unique
+// (ledger, seq) index still refuses a seq another connection wrote first; when it says
+// a batch does not fit, the database is asked.
+const sizes = new Map<string, number>();
+function currentSize(ledger: string, fresh = false): number {
+  if (!fresh) {
+    const known = sizes.get(ledger);
+    if (known !== undefined) return known;
+  }
+  const row = st.size.get(ledger) as { seq: number } | undefined;
+  const size = row === undefined ? 0 : row.seq + 1;
+  sizes.set(ledger, size);
+  return size;
+}
+
+const CONSTRAINT = 19;
+
+/** One transaction; per batch null (committed) or the size that conflicted. */
+function append(batches: readonly WireBatch[]): ({ actualSize: number } | null)[] {
+  const outcomes: ({ actualSize: number } | null)[] = [];
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    for (const b of batches) {
+      let size = currentSize(b.ledger);
+      if (size !== b.expectedSeq) size = currentSize(b.ledger, true);
+      if (size !== b.expectedSeq) {
+        outcomes.push({ actualSize: size });
+        continue;
+      }
+      db.exec("SAVEPOINT batch");
+      try {
+        for (const [seq, hash, body] of b.rows) st.insert.run(b.ledger, seq, hash, body);
+        if (b.rows.length > 0 && b.expectedSeq === 0) st.ledger.run(b.ledger);
+        if (b.checkpoint) st.checkpoint.run(b.ledger, b.checkpoint.size, b.checkpoint.root, b.checkpoint.note);
+        db.exec("RELEASE batch");
+        sizes.set(b.ledger, b.expectedSeq + b.rows.length);
+        outcomes.push(null);
+      } catch (err) {
+        db.exec("ROLLBACK TO batch; RELEASE batch");
+        const code = (err as { errcode?: number }).errcode;
+        // A row that exists already: another connection wrote this seq first.
+        if (typeof code === "number" && (code & 0xff) === CONSTRAINT) outcomes.push({ actualSize: currentSize(b.ledger, true) });
+        else throw err;
+      }
+    }
+    db.exec("COMMIT");
+    return outcomes;
+  } catch (err) {
+    sizes.clear();
+    try {
+      db.exec("ROLLBACK");
+    } catch {
+      // the transaction is gone already
+    }
+    throw err;
+  }
+}
+
+let probeDb: DatabaseSync | null = null;
+let probeTimeout = 0;
+function probe(deadlineMs: number, at: number): void {
+  // A connection of its own whose lock wait is the probe's deadline.
+  if (probeDb === null || probeTimeout !== deadlineMs) {
+    probeDb?.close();
+    probeDb = open(Math.max(1, deadlineMs));
+    probeTimeout = deadlineMs;
+  }
+  probeDb.exec("BEGIN IMMEDIATE");
+  try {
+    probeDb.prepare("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)").run(at);
+    probeDb.exec("COMMIT");
+  } catch (err) {
+    try {
+      probeDb.exec("ROLLBACK");
+    } catch {
+      // nothing to roll back
+    }
+    throw err;
+  }
+  const row = probeDb.prepare("SELECT at FROM probe WHERE id = 1").get() as { at: number } | undefined;
+  if (row?.at !== at) throw new Error("the probe read did not return the probe write");
+}
+
+function handle(m: Request): unknown {
+  switch (m.op) {
+    case "append":
+      return append(m.batches);
+    case "read":
+      return (st.read.all(m.ledger, m.from, m.limit) as unknown as [string][]).map(([b]) => b);
+    case "readHashes":
+      return (st.hashes.all(m.ledger, m.from, m.to) as unknown as [string][]).map(([h]) => h);
+    case "head":
+      return st.last.get(m.ledger) ?? null;
+    case "latestCheckpoint":
+      return st.latestCheckpoint.get(m.ledger) ?? null;
+    case "listLedgers":
+      return (st.ledgers.all() as { ledger: string }[]).map((r) => r.ledger);
+    case "putSnapshot":
+      st.putSnapshot.run(m.ledger, m.seq, m.lastHash, m.version, m.state);
+      return null;
+    case "getSnapshot":
+      return st.getSnapshot.get(m.ledger) ?? null;
+    case "probe":
+      probe(m.deadlineMs, m.at);
+      return null;
+    case "close":
+      probeDb?.close();
+      db.close();
+      return null;
+  }
+}
+
+parentPort!.on("message", (m: Request) => {
+  let reply: Reply;
+  try {
+    reply = { id: m.id, ok: true, value: handle(m) };
+  } catch (err) {
+    const e = err as { message?: string; errcode?: number; errstr?: string };
+    reply = { id: m.id, ok: false, error: { message: e.message ?? String(err), ...(e.errcode === undefined ? {} : { errcode: e.errcode }), ...(e.errstr === undefined ? {} : { errstr: e.errstr }) } };
+  }
+  parentPort!.postMessage(reply);
+  if (m.op === "close") parentPort!.close();
+});
