@@ -6,13 +6,15 @@ import { createRig, provision } from "./runtime-rig.ts";
 
 const [dir, count] = process.argv.slice(2);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-const rig = await createRig(dir!);
+const rig = await createRig(dir!, { idleAfterMs: 100 });
 gc();
 const baselineRss = process.memoryUsage().rss;
 await provision(rig, Number(count));
 await rig.writer.flush();
+// Idle governors are parked after idleAfterMs: give the sweeper time to do it.
+await new Promise((r) => setTimeout(r, 500));
 gc();
-await new Promise((r) => setTimeout(r, 200));
+await new Promise((r) => setTimeout(r, 500));
 gc();
 const m = process.memoryUsage();
 process.stdout.write(`${JSON.stringify({ baselineRss, rss: m.rss, heapUsed: m.heapUsed })}\n`);

@@ -37,7 +37,7 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function createRig(dir: string, options: { start?: boolean; snapshotEvery?: number } = {}): Promise<Rig> {
+export async function createRig(dir: string, options: { start?: boolean; snapshotEvery?: number; idleAfterMs?: number } = {}): Promise<Rig> {
   const store = createSqliteLedgerStore({ path: join(dir, "ledger.sqlite"), ...(process.env["BENCH_SYNC"] === "normal" ? { synchronous: "normal" as const } : {}) });
   const logger = pino({ level: "silent" });
   const catalog = new PolicyCatalog();
@@ -65,6 +65,7 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
     alerts: { alert: () => {} },
     logger,
     ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
+    ...(options.idleAfterMs === undefined ? {} : { idleAfterMs: options.idleAfterMs }),
   });
   if (options.start ?? true) await host.start();
   Object.assign(rig, {
@@ -81,8 +82,7 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
 
 export const tenant = (i: number) => `t${String(i).padStart(5, "0")}` as LedgerId;
 
-export async function provision(rig: Rig, tenants: number): Promise<void> {
-  const batch = 500;
+export async function provision(rig: Rig, tenants: number, batch = 500): Promise<void> {
   for (let i = 0; i < tenants; i += batch) {
     await Promise.all(
       Array.from({ length: Math.min(batch, tenants - i) }, (_, j) =>

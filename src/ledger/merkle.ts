@@ -6,18 +6,7 @@
  * SHA-256(0x01 ‖ left ‖ right). Hashes are 32-byte `Uint8Array`s here; the
  * hex form lives at the receipt boundary (`hash.ts`).
  *
- * Size-0 rule (RFC 6962 §2.1, RFC 9162 §2.1.1, §2.1.3, §2.1.4, and the
- * transparency-dev test vectors, which agree):
- * - the root of the empty tree (size 0) is SHA-256 of the empty string,
- *   `EMPTY_ROOT` = e3b0c442…b855;
- * - no inclusion proof exists in a tree of size 0 (every index is out of
- *   range): `inclusionProof` throws and `verifyInclusion` returns false;
- * - no consistency proof exists from size 0 (RFC 9162 defines proofs for
- *   0 < first only; a check against the empty tree proves nothing):
- *   `consistencyProof` throws and `verifyConsistency` returns false for an
- *   old size of 0, whatever the proof and roots;
- * - between equal sizes n > 0 the consistency proof is empty, and it
- *   verifies exactly when the two roots are byte-for-byte equal.
+ * The rules for size 0 and for equal sizes are written on `EMPTY_ROOT`.
  */
 import { hash as oneShotHash } from "node:crypto";
 
@@ -31,8 +20,25 @@ function sha256(data: Uint8Array): Uint8Array {
 }
 
 /**
- * SHA-256 of the empty string: the root of the tree of size 0 (RFC 6962
- * MTH({})). Shared: never mutate it; the functions here return copies.
+ * SHA-256 of the empty string (e3b0c442…b855): the root of the tree of size 0.
+ * Shared: never mutate it; the functions here return copies.
+ *
+ * Size-0 and equal-size rules (RFC 6962 §2.1, RFC 9162 §2.1.1, §2.1.3 and
+ * §2.1.4; where the RFCs are silent, as for equal sizes, the transparency-dev
+ * test vectors decide):
+ * - the root of the empty tree (size 0) is SHA-256 of the empty string,
+ *   MTH({}) = SHA-256();
+ * - no inclusion proof exists in a tree of size 0 (every index is out of
+ *   range): `inclusionProof` throws and `verifyInclusion` returns false;
+ * - no consistency proof exists from size 0 (RFC 9162 defines consistency
+ *   proofs for 0 < first only; every tree extends the empty one, so such a
+ *   check proves nothing): `consistencyProof` throws, and
+ *   `verifyConsistency` returns false whenever the old size is 0, whatever
+ *   the proof and roots, including from 0 to 0;
+ * - between equal sizes n > 0 the consistency proof is empty, and it
+ *   verifies exactly when the proof is empty and the two roots are the same
+ *   bytes;
+ * - an old size greater than the new size never verifies.
  */
 export const EMPTY_ROOT: Uint8Array = sha256(new Uint8Array(0));
 
@@ -245,7 +251,7 @@ export function verifyInclusion(index: number, size: number, leaf: Uint8Array, p
  * Whether `proof` shows that the tree of `newSize` leaves with root
  * `newRoot` extends the tree of `oldSize` leaves with root `oldRoot`
  * (RFC 9162 §2.1.4.2). Returns false, and never throws, for anything
- * malformed. Edge rules (see the module comment): `oldSize` 0 never
+ * malformed. Edge rules (see `EMPTY_ROOT`): `oldSize` 0 never
  * verifies; `oldSize > newSize` never verifies; equal sizes verify exactly
  * when the proof is empty and the roots are equal bytes.
  */

@@ -11,7 +11,7 @@
 import type { Logger } from "pino";
 import { createActor, type Actor } from "xstate";
 import type { SignalReply, Effect, RollbackCause } from "../../governors/decide.ts";
-import { oldestWaitMs, queueDepth, serializeState, deserializeState, type SerializedGovernorState } from "../../governors/governor-state.ts";
+import { oldestWaitMs, queueDepth, serializeState, deserializeState, type GovernorState, type SerializedGovernorState } from "../../governors/governor-state.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
 import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
 import { tenantGovernor, type ArchivedCommand, type ChangePlanCommand, type GovernorEvent, type ProvisionCommand } from "../../governors/tenant-governor.ts";
@@ -38,6 +38,8 @@ export interface GovernorHostOptions {
   readonly maxParamsBytes?: number;
   /** Receipts between two snapshots of a governor (at least; grows with the ledger). */
   readonly snapshotEvery?: number;
+  /** An idle governor's actor is released after this long (its state stays; the actor is re-created on the next command). */
+  readonly idleAfterMs?: number;
   /** Hook for the decommission workflow: export the ledger's archive. */
   readonly exportArchive?: (ledger: LedgerId) => Promise<Omit<ArchivedCommand, "now">>;
   /** Hook for the decommission workflow: delete the signal channel. */
@@ -78,7 +80,11 @@ type GovernorActor = Actor<typeof tenantGovernor>;
 
 interface Governor {
   readonly account: LedgerId;
-  actor: GovernorActor;
+  /** The running statechart, or null while the governor is parked (idle). */
+  actor: GovernorActor | null;
+  /** A parked governor's lifecycle state and its state (the actor's context when it runs). */
+  parked: { value: LifecycleState; gov: GovernorState } | null;
+  lastUsed: number;
   readonly controllers: Map<string, AbortController>;
   readonly deadlines: Map<string, { cancel(): void }>;
   drainTimer: { cancel(): void } | null;
@@ -153,7 +159,12 @@ export class GovernorHost {
       receiptsReplayed += await this.#rebuild(ledger);
     }
     const now = this.#o.clock.now();
-    for (const g of this.#governors.values()) this.#send(g, { type: "RESUME", now });
+    for (const g of this.#governors.values()) {
+      const gov = this.#view(g).gov;
+      // RESUME resolves what was open and starts what was queued; with neither it does nothing.
+      if (gov.open.size > 0) this.#send(g, { type: "RESUME", now });
+    }
+    this.#startSweeper();
     return { governors: this.#governors.size, receiptsReplayed };
   }
 
@@ -204,14 +215,13 @@ export class GovernorHost {
     return replayed;
   }
 
+  /** Registers a governor, parked: its actor is created by the first command. */
   #adopt(ledger: LedgerId, snapshot?: ReturnType<typeof restoreSnapshot>): Governor {
-    const actor = createActor(this.#machine, {
-      input: { account: ledger, resolvePolicy: this.#o.resolvePolicy, limits: this.#limits() },
-      ...(snapshot === undefined ? {} : { snapshot }),
-    });
     const g: Governor = {
       account: ledger,
-      actor,
+      actor: null,
+      parked: snapshot === undefined ? { value: "new", gov: deserializeState(emptyState(ledger)) } : { value: snapshot.value as LifecycleState, gov: snapshot.context.gov },
+      lastUsed: this.#o.clock.now(),
       controllers: new Map(),
       deadlines: new Map(),
       drainTimer: null,
@@ -221,8 +231,63 @@ export class GovernorHost {
       snapshotting: false,
     };
     this.#governors.set(ledger, g);
-    actor.start();
     return g;
+  }
+
+  /** The governor's running actor, waking it from its parked state if needed. */
+  #actor(g: Governor): GovernorActor {
+    if (g.actor !== null) return g.actor;
+    const parked = g.parked!;
+    const snapshot = restoreSnapshot({ account: g.account, resolvePolicy: this.#o.resolvePolicy, limits: this.#limits(), state: parked.gov }, parked.value);
+    const actor = createActor(this.#machine, { input: { account: g.account, resolvePolicy: this.#o.resolvePolicy, limits: this.#limits() }, snapshot });
+    g.actor = actor;
+    g.parked = null;
+    actor.start();
+    return actor;
+  }
+
+  /** What the governor is, running or parked. */
+  #view(g: Governor): { value: LifecycleState; gov: GovernorState; policy: PolicyView | null } {
+    if (g.actor !== null) {
+      const snap = g.actor.getSnapshot();
+      return { value: snap.value as LifecycleState, gov: snap.context.gov, policy: snap.context.policy };
+    }
+    return { value: g.parked!.value, gov: g.parked!.gov, policy: null };
+  }
+
+  /** Parks governors that have nothing under way and were not used for `idleAfterMs`. */
+  #sweep(): void {
+    const idleAfter = this.#o.idleAfterMs ?? 30_000;
+    const now = this.#o.clock.now();
+    for (const g of this.#governors.values()) {
+      if (g.actor === null || now - g.lastUsed < idleAfter) continue;
+      const snap = g.actor.getSnapshot();
+      const value = snap.value as LifecycleState;
+      const quiet =
+        (value === "new" || value === "active" || value === "suspended" || value === "degraded" || value === "decommissioned") &&
+        snap.context.gov.open.size === 0 &&
+        g.replyTo === null &&
+        g.deadlines.size === 0 &&
+        g.controllers.size === 0 &&
+        g.drainTimer === null &&
+        g.decommissionWaiters.length === 0 &&
+        !g.snapshotting &&
+        this.#o.writer.sealedSize(g.account) === this.#o.writer.durableSize(g.account);
+      if (!quiet) continue;
+      g.parked = { value, gov: snap.context.gov };
+      g.actor.stop();
+      g.actor = null;
+    }
+  }
+
+  #sweeper: { cancel(): void } | null = null;
+  #startSweeper(): void {
+    const every = Math.max(10, Math.floor((this.#o.idleAfterMs ?? 30_000) / 2));
+    const tick = () => {
+      this.#sweep();
+      this.#sweeper = this.#o.clock.setTimeout(tick, every);
+    };
+    this.#sweeper = this.#o.clock.setTimeout(tick, every);
   }
 
   #limits() {
@@ -235,8 +300,10 @@ export class GovernorHost {
 
   /** Sends a command and takes a snapshot if one is due. */
   #send(g: Governor, event: GovernorEvent): void {
-    g.actor.send(event);
-    const err = g.actor.getSnapshot().error;
+    const actor = this.#actor(g);
+    g.lastUsed = this.#o.clock.now();
+    actor.send(event);
+    const err = actor.getSnapshot().error;
     if (err !== undefined) {
       this.#o.logger.fatal({ ledger: g.account, err }, "governor stopped with an error");
     }
@@ -246,7 +313,7 @@ export class GovernorHost {
   #record(g: Governor, draft: ReceiptDraft): void {
     const receipt = this.#o.writer.seal(g.account, draft);
     // Applied at once (the actor queues it after the current step): the next command sees it.
-    g.actor.send({ type: "RECORDED", receipt, now: this.#o.clock.now() });
+    this.#actor(g).send({ type: "RECORDED", receipt, now: this.#o.clock.now() });
   }
 
   /** Runs an effect once the receipts before it are durable. */
@@ -268,7 +335,7 @@ export class GovernorHost {
   }
 
   #actionConfig(g: Governor, action: string): Readonly<Record<string, unknown>> {
-    return (g.actor.getSnapshot().context.policy as PolicyView | null)?.actions.get(action)?.config ?? {};
+    return this.#view(g).policy?.actions.get(action)?.config ?? {};
   }
 
   #runHandler(g: Governor, e: Extract<Effect, { type: "runHandler" }>): void {
@@ -358,14 +425,14 @@ export class GovernorHost {
 
   #maybeSnapshot(g: Governor, force: boolean): void {
     if (g.snapshotting) return;
-    const snap = g.actor.getSnapshot();
-    const gov = snap.context.gov;
+    const snap = this.#view(g);
+    const gov = snap.gov;
     const size = gov.lastSeq + 1;
     const since = size - g.lastSnapshotSeq;
     const due = force ? since > 0 : since >= Math.max(this.#snapshotEvery(), Math.floor(g.lastSnapshotSeq / 10));
     if (!due || this.#o.writer.sealedSize(g.account) !== size) return;
     // Taken now, when the state covers exactly the sealed receipts; stored once they are durable.
-    const saved = { value: snap.value as LifecycleState, gov: serializeState(gov), frontier: this.#o.writer.frontier(g.account).toJSON() };
+    const saved = { value: snap.value, gov: serializeState(gov), frontier: this.#o.writer.frontier(g.account).toJSON() };
     const lastHash = gov.lastHash ?? "";
     g.snapshotting = true;
     g.lastSnapshotSeq = size;
@@ -429,7 +496,8 @@ export class GovernorHost {
 
   /** The entitlement a tenant's governor was provisioned with. */
   entitlementOf(account: string): string | null {
-    return this.#governors.get(account)?.actor.getSnapshot().context.gov.entitlementId ?? null;
+    const g = this.#governors.get(account);
+    return g === undefined ? null : this.#view(g).gov.entitlementId;
   }
 
   async #ensure(ledger: LedgerId): Promise<Governor> {
@@ -524,11 +592,10 @@ export class GovernorHost {
   status(account: string): GovernorStatus | undefined {
     const g = this.#governors.get(account);
     if (g === undefined) return undefined;
-    const snap = g.actor.getSnapshot();
-    const gov = snap.context.gov;
+    const { value, gov } = this.#view(g);
     return {
       account,
-      state: snap.value as LifecycleState,
+      state: value,
       sku_id: gov.skuId,
       plan: gov.plan,
       policy_version: gov.policyVersion,
@@ -546,7 +613,7 @@ export class GovernorHost {
     if (this.#stopping) return;
     this.#stopping = true;
     const until = this.#o.clock.now() + (options.drainMs ?? 5_000);
-    while (this.#o.clock.now() < until && [...this.#governors.values()].some((g) => g.actor.getSnapshot().context.gov.busy > 0)) {
+    while (this.#o.clock.now() < until && [...this.#governors.values()].some((g) => this.#view(g).gov.busy > 0)) {
       await new Promise((r) => setTimeout(r, 10));
     }
     await this.#o.writer.flush();
@@ -555,10 +622,11 @@ export class GovernorHost {
     await this.#o.writer.flush();
     await Promise.all(this.#snapshotWrites);
     await this.#o.writer.close();
+    this.#sweeper?.cancel();
     for (const g of this.#governors.values()) {
       for (const t of g.deadlines.values()) t.cancel();
       g.drainTimer?.cancel();
-      g.actor.stop();
+      g.actor?.stop();
     }
   }
 }
