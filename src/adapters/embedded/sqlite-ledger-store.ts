@@ -204,8 +204,11 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
       const bodies = await call<string[]>({ op: "read", ledger, from, limit }, callTimeout);
       return bodies.map((b) => JSON.parse(b) as Receipt);
     },
-    readHashes(ledger, from = 0, to = Number.MAX_SAFE_INTEGER) {
-      return call<string[]>({ op: "readHashes", ledger, from, to }, callTimeout);
+    async readHashes(ledger, from = 0, to = Number.MAX_SAFE_INTEGER) {
+      const joined = await call<string>({ op: "readHashes", ledger, from, to }, callTimeout);
+      const out = new Array<string>(joined.length / 64);
+      for (let i = 0; i < out.length; i++) out[i] = joined.slice(i * 64, i * 64 + 64);
+      return out;
     },
     async head(ledger): Promise<LedgerHead> {
       const row = await call<{ seq: number; hash: string; body: string } | null>({ op: "head", ledger }, callTimeout);
