@@ -323,15 +323,20 @@ export class GovernorHost {
 
   #armDeadline(g: Governor, actionId: string, at: number): void {
     g.deadlines.get(actionId)?.cancel();
-    g.deadlines.set(
-      actionId,
-      this.#o.clock.setTimeout(() => {
-        g.deadlines.delete(actionId);
-        // The handler's AbortSignal fires at the deadline itself, not once the receipt is written.
-        g.controllers.get(actionId)?.abort();
-        this.#send(g, { type: "DEADLINE", actionId, now: this.#o.clock.now() });
-      }, Math.max(0, at - this.#o.clock.now())),
-    );
+    const fire = () => {
+      const now = this.#o.clock.now();
+      // Timers may fire a millisecond early by the wall clock; the governor ignores a
+      // deadline that has not passed, so wait out the rest rather than lose it.
+      if (now < at) {
+        g.deadlines.set(actionId, this.#o.clock.setTimeout(fire, at - now));
+        return;
+      }
+      g.deadlines.delete(actionId);
+      // The handler's AbortSignal fires at the deadline itself, not once the receipt is written.
+      g.controllers.get(actionId)?.abort();
+      this.#send(g, { type: "DEADLINE", actionId, now });
+    };
+    g.deadlines.set(actionId, this.#o.clock.setTimeout(fire, Math.max(0, at - this.#o.clock.now())));
   }
 
   #actionConfig(g: Governor, action: string): Readonly<Record<string, unknown>> {

@@ -14,7 +14,7 @@ import { createUuidV7Source } from "../../src/ledger/hash.ts";
 import type { LedgerId, Receipt } from "../../src/ledger/receipt.ts";
 import { PolicyCatalog } from "../../src/policy/registry.ts";
 import { PolicyDocument } from "../../src/policy/schema.ts";
-import { systemClock, type LedgerStore } from "../../src/ports.ts";
+import { systemClock, type Clock, type LedgerStore } from "../../src/ports.ts";
 import { GovernorHost } from "../../src/runtime/governor-host.ts";
 import { builtinHandlers, HandlerError, type ActionHandler } from "../../src/runtime/handlers.ts";
 import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
@@ -50,15 +50,15 @@ interface Rig {
 }
 const rigs: Rig[] = [];
 
-async function rig(dir = mkdtempSync(join(tmpdir(), "governor-host-"))): Promise<Rig> {
+async function rig(dir = mkdtempSync(join(tmpdir(), "governor-host-")), clock: Clock = systemClock): Promise<Rig> {
   const store = createSqliteLedgerStore({ path: join(dir, "ledger.sqlite") });
   const logger = pino({ level: "silent" });
   const catalog = new PolicyCatalog();
   catalog.add(policy);
   const newId = createUuidV7Source(() => Date.now());
-  const writer = new LedgerWriter({ store, signers: [generateSignerKey("test")], originPrefix: "test", clock: systemClock, newId, logger, checkpointIntervalMs: 0 });
+  const writer = new LedgerWriter({ store, signers: [generateSignerKey("test")], originPrefix: "test", clock, newId, logger, checkpointIntervalMs: 0 });
   const alerts: { code: string }[] = [];
-  const host = new GovernorHost({ store, writer, clock: systemClock, newId, handlers, resolvePolicy: catalog.resolve, alerts: { alert: (a) => alerts.push(a) }, logger });
+  const host = new GovernorHost({ store, writer, clock, newId, handlers, resolvePolicy: catalog.resolve, alerts: { alert: (a) => alerts.push(a) }, logger });
   await host.start();
   const r = { host, store, alerts, dir };
   rigs.push(r);
@@ -74,8 +74,8 @@ afterEach(async () => {
 });
 
 const A = "tenant-x" as LedgerId;
-async function provisioned(): Promise<Rig> {
-  const r = await rig();
+async function provisioned(clock?: Clock): Promise<Rig> {
+  const r = await rig(undefined, clock);
   await r.host.provision(A, { eventId: "e1", entitlementId: "ent", skuId: "faults", plan: "p", policyVersion: "1.0.0", concurrency: 8, channel: "c", durationMs: 0 });
   return r;
 }
@@ -119,6 +119,22 @@ describe("governor host: actions that misbehave", () => {
     expect(opsOf(rs)).toEqual(["action_started", "action_timeout", "action_rolled_back"]);
     expect(Date.parse(rs[1]!.timestamp) - t0).toBeGreaterThanOrEqual(140);
     expect(rollbacks).toContain((rs[0] as { action_id: string }).action_id);
+  });
+
+  it("a deadline timer that fires early by the wall clock still times the action out", async () => {
+    // Timers may fire before Date.now() reaches the deadline; this clock makes them 20 ms early.
+    const early: Clock = {
+      now: () => Date.now(),
+      setTimeout: (fn, ms) => {
+        const t = setTimeout(fn, Math.max(0, ms - 20));
+        return { cancel: () => clearTimeout(t) };
+      },
+    };
+    const r = await provisioned(early);
+    await r.host.signal(A, { signal_id: "s-early", action: "hangs", params: {} }, 2);
+    const rs = await settle(r, "s-early", "action_rolled_back");
+    expect(opsOf(rs)).toEqual(["action_started", "action_timeout", "action_rolled_back"]);
+    expect(Date.parse(rs[1]!.timestamp)).toBeGreaterThanOrEqual(Date.parse((rs[0] as { deadline: string }).deadline));
   });
 
   it("the handler's AbortSignal fires at the deadline", async () => {

@@ -1,0 +1,91 @@
+/**
+ * The service as a separate process on this machine's two cores: webhook
+ * provisioning latency, signal intake under load (autocannon), and cancelling
+ * a tenant with 100,000 receipts (archive included).
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import autocannon from "autocannon";
+import { parseVerifierKey } from "../src/ledger/checkpoint.ts";
+import { verifyArchive } from "../src/ledger/verify.ts";
+import { entitlementEvent, readLedger, startService, type Service } from "../test/support/service.ts";
+import { atLeast, atMost, percentile, type BenchOptions, type Figure } from "./harness.ts";
+
+async function webhookLatencies(svc: Service, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await svc.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", `wh${i}`, { plan: "bench" }));
+    await res.arrayBuffer();
+    out.push(performance.now() - t0);
+    if (res.status !== 201) throw new Error(`provision answered ${res.status}`);
+  }
+  return out;
+}
+
+function load(svc: Service, options: { tenants: string[]; seconds?: number; amount?: number; connections: number }) {
+  let next = 0;
+  return autocannon({
+    url: svc.url,
+    connections: options.connections,
+    pipelining: 1,
+    ...(options.amount === undefined ? { duration: options.seconds ?? 10 } : { amount: options.amount }),
+    idReplacement: true,
+    headers: { "content-type": "application/json", authorization: `Bearer ${svc.credentials.tokens.tenant}` },
+    requests: [
+      {
+        method: "POST",
+        body: '{"signal_id":"[<id>]","action":"noop","params":{}}',
+        setupRequest: (req) => ({ ...req, path: `/v1/tenants/${options.tenants[next++ % options.tenants.length]}/signals` }),
+      },
+    ],
+  });
+}
+
+async function verifyLedger(svc: Service, account: string, dir: string): Promise<boolean> {
+  const res = await svc.request("GET", `/v1/tenants/${account}/export`, { token: svc.credentials.tokens.auditor });
+  const file = join(dir, `${account}.tar.gz`);
+  writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  const keys = (await (await svc.request("GET", "/.well-known/governor/keys", { token: null })).text()).trim().split("\n").map(parseVerifierKey);
+  return (await verifyArchive(file, { trustedKeys: keys })).valid;
+}
+
+export async function run(options: BenchOptions): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  const svc = await startService({ dataDir: join(options.scratch, "svc"), env: { LOG_LEVEL: "warn" } });
+  try {
+    const lat = await webhookLatencies(svc, options.quick ? 100 : 500);
+    figures.push(atMost("webhook → entitlement_active durable, p99 (client-measured, sequential)", percentile(lat, 99), "ms", 20, `< 20 ms (seeds' SLI 2,000 ms; median ${percentile(lat, 50).toFixed(1)} ms)`));
+
+    const tenants = Array.from({ length: 100 }, (_, i) => `wh${i}`);
+    const result = await load(svc, { tenants, seconds: options.quick ? 5 : 15, connections: 64 });
+    const accepted = result["2xx"];
+    const rate = accepted / (result.duration || 1);
+    figures.push(atLeast(`signal intake under load (autocannon, 64 connections, 100 tenants, ${result.duration.toFixed(0)} s): accepted`, rate, "signals/s", 10_000, `>= 10,000/s (non-2xx: ${result.non2xx}, errors: ${result.errors}, timeouts: ${result.timeouts})`));
+    figures.push(atMost("signal intake under load: latency p99", result.latency.p99, "ms", 50, `< 50 ms (median ${result.latency.p50} ms)`));
+    let verified = 0;
+    for (const t of tenants.slice(0, 10)) if (await verifyLedger(svc, t, options.scratch)) verified++;
+    figures.push(atLeast("ledgers verified after the load (10 of the 100 tenants)", verified, "ledgers", 10, "all 10 valid"));
+
+    // One tenant with 100,000 receipts (50,000 signals: started + complete), nothing in flight, then cancel.
+    const big = "bigtenant";
+    await svc.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", big, { plan: "bench" }));
+    const perSignal = 2;
+    const target = options.quick ? 20_000 : 100_000;
+    await load(svc, { tenants: [big], amount: (target - 1) / perSignal, connections: 32 });
+    let size = 0;
+    for (let i = 0; i < 100 && size < target - 1; i++) {
+      size = ((await (await svc.request("GET", `/v1/tenants/${big}`, { token: svc.credentials.tokens.operator })).json()) as { ledger_size: number }).ledger_size;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const t0 = performance.now();
+    const res = await svc.webhook(entitlementEvent("ENTITLEMENT_CANCELLED", big));
+    const cancelMs = performance.now() - t0;
+    if (res.status !== 200) throw new Error(`cancel answered ${res.status}: ${await res.text()}`);
+    const ledger = await readLedger(svc, big);
+    figures.push(atMost(`cancel of a tenant with ${size.toLocaleString("en-US")} receipts, archive included`, cancelMs, "ms", 3000, `< 3,000 ms (archive of ${String(ledger.at(-1)?.["receipt_count"])} receipts)`));
+  } finally {
+    await svc.kill("SIGTERM");
+  }
+  return figures;
+}
