@@ -95,7 +95,7 @@ async function timeoutLateness(dir: string, actions: number): Promise<number[]> 
 }
 
 /** A store with `tenants` ledgers of `each` receipts, written directly (no runtime), like a ledger a crashed process left. */
-async function seed(dir: string, tenants: number, each: number): Promise<void> {
+export async function seed(dir: string, tenants: number, each: number): Promise<void> {
   const rig = await createRig(dir, { start: false });
   const t0 = Date.parse("2026-11-01T00:00:00.000Z");
   const ENT: ReceiptDraft = { operation: "entitlement_active", status: "success", duration_ms: 1, event_id: "e", entitlement_id: "ent", sku_id: "bench", plan: "wide", policy_version: "1.0.0", concurrency: 1024, channel: "c" };
@@ -129,7 +129,7 @@ async function seed(dir: string, tenants: number, each: number): Promise<void> {
   await rig.store.close();
 }
 
-async function restartMs(dir: string): Promise<number> {
+export async function restartMs(dir: string): Promise<number> {
   const t0 = performance.now();
   const rig = await createRig(dir);
   const ms = performance.now() - t0;

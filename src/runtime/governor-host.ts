@@ -152,12 +152,14 @@ export class GovernorHost {
 
   /** Rebuilds every governor whose ledger exists, then resolves what was in flight when the last process stopped. */
   async start(): Promise<{ governors: number; receiptsReplayed: number }> {
-    const ledgers = await this.#o.store.listLedgers();
+    const ledgers = (await this.#o.store.listLedgers()).filter((l) => l !== "_platform");
     let receiptsReplayed = 0;
-    for (const ledger of ledgers) {
-      if (ledger === "_platform") continue;
-      receiptsReplayed += await this.#rebuild(ledger);
-    }
+    // Rebuilds overlap: each is a few store round trips, which a remote or threaded store answers in parallel.
+    let next = 0;
+    const worker = async () => {
+      while (next < ledgers.length) receiptsReplayed += await this.#rebuild(ledgers[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(32, ledgers.length) }, worker));
     const now = this.#o.clock.now();
     for (const g of this.#governors.values()) {
       const gov = this.#view(g).gov;
@@ -171,15 +173,15 @@ export class GovernorHost {
   /** Rebuilds one governor from its snapshot (if it still matches the ledger) and the receipts after it. */
   async #rebuild(ledger: LedgerId): Promise<number> {
     const { store, writer } = this.#o;
-    const head = await store.head(ledger);
-    const snap = await store.getSnapshot(ledger);
+    const [head, snap, checkpoint] = await Promise.all([store.head(ledger), store.getSnapshot(ledger), store.latestCheckpoint(ledger)]);
     let from = 0;
     let value: LifecycleState = "new";
     let state = undefined as ReturnType<typeof deserializeState> | undefined;
     let frontier = new MerkleFrontier();
     if (snap !== null && snap.version === SNAPSHOT_VERSION && snap.seq <= head.size && snap.seq > 0) {
-      const [last] = await store.read(ledger, snap.seq - 1, 1);
-      if (last !== undefined && last.hash === snap.lastHash) {
+      // The snapshot must still describe this ledger: the receipt it ends at has the hash it recorded.
+      const lastHash = snap.seq === head.size ? head.lastHash : (await store.read(ledger, snap.seq - 1, 1))[0]?.hash;
+      if (lastHash === snap.lastHash) {
         const saved = snap.state as { value: LifecycleState; gov: SerializedGovernorState; frontier: unknown };
         value = saved.value;
         state = deserializeState(saved.gov);
@@ -201,7 +203,6 @@ export class GovernorHost {
       for (const r of receipts) frontier.push(hexToBytes(r.hash));
       replayed += receipts.length;
     }
-    const checkpoint = await store.latestCheckpoint(ledger);
     writer.open(ledger, {
       size: head.size,
       lastHash: head.lastHash,
