@@ -23,6 +23,7 @@ async function webhookLatencies(svc: Service, n: number): Promise<number[]> {
   return out;
 }
 
+let signalSeq = 0;
 function load(svc: Service, options: { tenants: string[]; seconds?: number; amount?: number; connections: number }) {
   let next = 0;
   return autocannon({
@@ -30,13 +31,16 @@ function load(svc: Service, options: { tenants: string[]; seconds?: number; amou
     connections: options.connections,
     pipelining: 1,
     ...(options.amount === undefined ? { duration: options.seconds ?? 10 } : { amount: options.amount }),
-    idReplacement: true,
     headers: { "content-type": "application/json", authorization: `Bearer ${svc.credentials.tokens.tenant}` },
     requests: [
       {
         method: "POST",
-        body: '{"signal_id":"[<id>]","action":"noop","params":{}}',
-        setupRequest: (req) => ({ ...req, path: `/v1/tenants/${options.tenants[next++ % options.tenants.length]}/signals` }),
+        // Each request gets its own body (and so its own Content-Length): autocannon's idReplacement keeps the template's length.
+        setupRequest: (req) => ({
+          ...req,
+          path: `/v1/tenants/${options.tenants[next++ % options.tenants.length]}/signals`,
+          body: `{"signal_id":"load-${signalSeq++}","action":"noop","params":{}}`,
+        }),
       },
     ],
   });

@@ -1,4 +1,5 @@
 /** `governor serve`: the service (`npm start`). */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createDirectoryArchiveStore } from "../adapters/embedded/fs-archive-store.ts";
@@ -61,7 +62,10 @@ export async function run(argv: string[]): Promise<number> {
   const started = await runtime.start();
   logger.info(started, "governors rebuilt from their ledgers");
   const { app } = buildServer(runtime, logger);
-  await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host });
+  // With PORT=0 the port is chosen at start: tell whoever started us where we are.
+  const addressFile = process.env["GOVERNOR_ADDRESS_FILE"];
+  if (addressFile) writeFileSync(addressFile, `${address}\n`);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -70,7 +70,6 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: rt.config.bodyLimitBytes,
-    disableRequestLogging: false,
     return503OnClosing: true,
   });
   const marketplace = new Marketplace(rt);

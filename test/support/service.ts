@@ -42,6 +42,7 @@ export interface StartOptions {
 /** Starts the service and resolves once it listens. */
 export async function startService(options: StartOptions = {}): Promise<Service> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "governor-e2e-"));
+  const addressFile = join(mkdtempSync(join(tmpdir(), "governor-addr-")), "address");
   const proc = spawn(process.execPath, [cliPath, "serve", ...(options.args ?? [])], {
     cwd: repoRoot,
     env: {
@@ -51,6 +52,7 @@ export async function startService(options: StartOptions = {}): Promise<Service>
       GOVERNOR_DATA_DIR: dataDir,
       GOVERNOR_POLICIES_DIR: options.policiesDir ?? join(repoRoot, "policies"),
       LOG_LEVEL: "info",
+      GOVERNOR_ADDRESS_FILE: addressFile,
       ...options.env,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -59,7 +61,10 @@ export async function startService(options: StartOptions = {}): Promise<Service>
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.once("exit", (code, signal) => res({ code, signal })));
   const url = await new Promise<string>((res, rej) => {
     let buffer = "";
-    const timer = setTimeout(() => rej(new Error(`service did not start in 20 s:\n${logs.slice(-20).join("\n")}`)), 20_000);
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      rej(new Error(`service did not start in 20 s:\n${logs.slice(-20).join("\n")}`));
+    }, 20_000);
     proc.stdout!.setEncoding("utf8");
     proc.stdout!.on("data", (chunk: string) => {
       buffer += chunk;
@@ -68,13 +73,22 @@ export async function startService(options: StartOptions = {}): Promise<Service>
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
         logs.push(line);
-        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-        if (m) {
-          clearTimeout(timer);
-          res(m[1]!);
-        }
       }
     });
+    // The service writes its address once it listens.
+    const poll = setInterval(() => {
+      let text = "";
+      try {
+        text = readFileSync(addressFile, "utf8");
+      } catch {
+        return;
+      }
+      if (!text.endsWith("\n")) return;
+      clearInterval(poll);
+      clearTimeout(timer);
+      res(text.trim());
+    }, 20);
+    void exited.then(() => clearInterval(poll));
     proc.stderr!.setEncoding("utf8");
     proc.stderr!.on("data", (chunk: string) => logs.push(...chunk.split("\n").filter(Boolean)));
     void exited.then(({ code, signal }) => {
