@@ -206,9 +206,7 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
     },
     async readHashes(ledger, from = 0, to = Number.MAX_SAFE_INTEGER) {
       const joined = await call<string>({ op: "readHashes", ledger, from, to }, callTimeout);
-      const out = new Array<string>(joined.length / 64);
-      for (let i = 0; i < out.length; i++) out[i] = joined.slice(i * 64, i * 64 + 64);
-      return out;
+      return Array.from({ length: joined.length / 64 }, (_, i) => joined.slice(i * 64, i * 64 + 64));
     },
     async head(ledger): Promise<LedgerHead> {
       const row = await call<{ seq: number; hash: string; body: string } | null>({ op: "head", ledger }, callTimeout);
