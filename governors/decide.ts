@@ -179,6 +179,21 @@ export function decideDequeue(state: GovernorState, policy: PolicyView | null, n
   return out;
 }
 
+/** The `action_failed` receipt of an open action. */
+function failedDraft(a: OpenAction, code: string, error: string, recoverable: boolean, durationMs: number): DraftOf<"action_failed"> {
+  return {
+    operation: "action_failed",
+    status: "failure",
+    duration_ms: durationMs,
+    signal_id: a.signalId,
+    action_id: a.actionId,
+    action: a.action,
+    code,
+    error: error.slice(0, 1024),
+    recoverable,
+  };
+}
+
 function duration(a: OpenAction, now: number): number {
   return a.startedAt === null ? 0 : Math.max(0, Math.round(now - a.startedAt));
 }
@@ -211,17 +226,7 @@ export function decideFailed(
   if (a === undefined || a.state !== "running") return none();
   const rollback = policy?.actions.get(a.action)?.rollback ?? "auto";
   const recoverable = error.recoverable && rollback === "auto";
-  const draft: DraftOf<"action_failed"> = {
-    operation: "action_failed",
-    status: "failure",
-    duration_ms: duration(a, now),
-    signal_id: a.signalId,
-    action_id: a.actionId,
-    action: a.action,
-    code: error.code,
-    error: error.message.slice(0, 1024),
-    recoverable,
-  };
+  const draft = failedDraft(a, error.code, error.message, recoverable, duration(a, now));
   const effects: Effect[] = [{ type: "cancelDeadline", actionId }];
   if (recoverable) {
     effects.push({ type: "runRollback", action: ref(a), cause: "error", deadline: now + (policy?.actions.get(a.action)?.timeoutMs ?? 500) });
@@ -264,17 +269,7 @@ export function decideDeadline(
     const rollbackCause: RollbackCause = cause === "deadline" ? "timeout" : cause;
     effects.push({ type: "runRollback", action: ref(a), cause: rollbackCause, deadline: now + (spec?.timeoutMs ?? 500) });
   } else {
-    const failed: DraftOf<"action_failed"> = {
-      operation: "action_failed",
-      status: "failure",
-      duration_ms: 0,
-      signal_id: a.signalId,
-      action_id: a.actionId,
-      action: a.action,
-      code: "timeout_no_rollback",
-      error: `timed out after ${a.timeoutMs} ms; the action declares no rollback`,
-      recoverable: false,
-    };
+    const failed = failedDraft(a, "timeout_no_rollback", `timed out after ${a.timeoutMs} ms; the action declares no rollback`, false, 0);
     drafts.push(failed);
   }
   return { drafts, effects };
@@ -310,17 +305,7 @@ export function decideRollbackResult(
     signal_id: a.signalId,
     action_id: a.actionId,
   };
-  const failed: DraftOf<"action_failed"> = {
-    operation: "action_failed",
-    status: "failure",
-    duration_ms: duration(a, now),
-    signal_id: a.signalId,
-    action_id: a.actionId,
-    action: a.action,
-    code: "rollback_failed",
-    error: result.error.slice(0, 1024),
-    recoverable: false,
-  };
+  const failed = failedDraft(a, "rollback_failed", result.error, false, duration(a, now));
   return {
     drafts: [escalation, failed],
     effects: [
@@ -360,17 +345,7 @@ export function decideCancelQueued(state: GovernorState): Decision {
   for (const actionId of queued(state)) {
     const a = state.open.get(actionId);
     if (a === undefined || a.state !== "pending") continue;
-    const draft: DraftOf<"action_failed"> = {
-      operation: "action_failed",
-      status: "failure",
-      duration_ms: 0,
-      signal_id: a.signalId,
-      action_id: a.actionId,
-      action: a.action,
-      code: "cancelled",
-      error: "the tenant was cancelled before the action started",
-      recoverable: false,
-    };
+    const draft = failedDraft(a, "cancelled", "the tenant was cancelled before the action started", false, 0);
     out.drafts.push(draft);
   }
   return out;

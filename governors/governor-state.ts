@@ -112,6 +112,26 @@ function step(state: GovernorState, receipt: Receipt, actionId: string, event: A
   return open;
 }
 
+/** A newly accepted signal: its action opens (pending), counts against the month's quota, and its outcome is remembered. */
+function accept(state: GovernorState, receipt: Extract<Receipt, { operation: "action_queued" | "action_started" }>): OpenAction {
+  countUsage(state, receipt.timestamp);
+  const open: OpenAction = {
+    actionId: receipt.action_id,
+    signalId: receipt.signal_id,
+    action: receipt.action,
+    handler: receipt.handler,
+    params: receipt.params,
+    state: "pending",
+    deadline: null,
+    timeoutMs: 0,
+    acceptedAt: Date.parse(receipt.timestamp),
+    startedAt: null,
+  };
+  state.open.set(receipt.action_id, open);
+  state.signals.set(receipt.signal_id, { actionId: receipt.action_id, state: "pending" });
+  return open;
+}
+
 function countUsage(state: GovernorState, timestamp: string): void {
   const month = timestamp.slice(0, 7);
   if (month !== state.usageMonth) {
@@ -152,41 +172,14 @@ export function evolve(state: GovernorState, receipt: Receipt): GovernorState {
       state.signals.set(receipt.signal_id, { actionId: null, state: "refused", code: receipt.code });
       break;
     case "action_queued":
-      countUsage(state, receipt.timestamp);
-      state.open.set(receipt.action_id, {
-        actionId: receipt.action_id,
-        signalId: receipt.signal_id,
-        action: receipt.action,
-        handler: receipt.handler,
-        params: receipt.params,
-        state: "pending",
-        deadline: null,
-        timeoutMs: 0,
-        acceptedAt: Date.parse(receipt.timestamp),
-        startedAt: null,
-      });
+      accept(state, receipt);
       state.queue.push(receipt.action_id);
-      state.signals.set(receipt.signal_id, { actionId: receipt.action_id, state: "pending" });
       break;
     case "action_started": {
       let open = state.open.get(receipt.action_id);
       if (open === undefined) {
         // Accepted and started at once: it was never queued.
-        countUsage(state, receipt.timestamp);
-        open = {
-          actionId: receipt.action_id,
-          signalId: receipt.signal_id,
-          action: receipt.action,
-          handler: receipt.handler,
-          params: receipt.params,
-          state: "pending",
-          deadline: null,
-          timeoutMs: 0,
-          acceptedAt: Date.parse(receipt.timestamp),
-          startedAt: null,
-        };
-        state.open.set(receipt.action_id, open);
-        state.signals.set(receipt.signal_id, { actionId: receipt.action_id, state: "pending" });
+        open = accept(state, receipt);
       } else {
         // Started from the queue: it must be the head (queues are FIFO).
         if (state.queue[state.queueHead] !== receipt.action_id) {

@@ -10,8 +10,8 @@
  */
 import type { Logger } from "pino";
 import { createActor, type Actor } from "xstate";
-import type { SignalReply, Effect, RollbackCause } from "../../governors/decide.ts";
-import { oldestWaitMs, queueDepth, serializeState, deserializeState, type GovernorState, type SerializedGovernorState } from "../../governors/governor-state.ts";
+import type { SignalReply, Effect, OpenActionRef, RollbackCause } from "../../governors/decide.ts";
+import { initialGovernorState, oldestWaitMs, queueDepth, serializeState, deserializeState, type GovernorState, type SerializedGovernorState } from "../../governors/governor-state.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
 import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
 import { tenantGovernor, type ArchivedCommand, type ChangePlanCommand, type GovernorEvent, type ProvisionCommand } from "../../governors/tenant-governor.ts";
@@ -19,7 +19,7 @@ import { hexToBytes } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";
 import type { LedgerId, Receipt, ReceiptDraft } from "../ledger/receipt.ts";
 import type { AlertSink, Clock, LedgerStore } from "../ports.ts";
-import { HandlerError, type ActionHandler } from "./handlers.ts";
+import { HandlerError, type ActionContext, type ActionHandler } from "./handlers.ts";
 import { LedgerWriter } from "./ledger-writer.ts";
 
 /** Bumped whenever the snapshot layout or the meaning of a governor's state changes: older snapshots are then ignored. */
@@ -192,7 +192,7 @@ export class GovernorHost {
       }
     }
     let snapshot = restoreSnapshot(
-      { account: ledger, resolvePolicy: this.#o.resolvePolicy, limits: this.#limits(), state: state ?? deserializeState(emptyState(ledger)) },
+      { account: ledger, resolvePolicy: this.#o.resolvePolicy, limits: this.#limits(), state: state ?? initialGovernorState(ledger) },
       value,
     );
     const page = 10_000;
@@ -221,7 +221,7 @@ export class GovernorHost {
     const g: Governor = {
       account: ledger,
       actor: null,
-      parked: snapshot === undefined ? { value: "new", gov: deserializeState(emptyState(ledger)) } : { value: snapshot.value as LifecycleState, gov: snapshot.context.gov },
+      parked: snapshot === undefined ? { value: "new", gov: initialGovernorState(ledger) } : { value: snapshot.value as LifecycleState, gov: snapshot.context.gov },
       lastUsed: this.#o.clock.now(),
       controllers: new Map(),
       deadlines: new Map(),
@@ -340,8 +340,17 @@ export class GovernorHost {
     g.deadlines.set(actionId, this.#o.clock.setTimeout(fire, Math.max(0, at - this.#o.clock.now())));
   }
 
-  #actionConfig(g: Governor, action: string): Readonly<Record<string, unknown>> {
-    return this.#view(g).policy?.actions.get(action)?.config ?? {};
+  /** What a handler is told about an action: never more than the action's own data and settings. */
+  #actionContext(g: Governor, a: OpenActionRef, signal: AbortSignal): ActionContext {
+    return {
+      actionId: a.actionId,
+      signalId: a.signalId,
+      account: g.account,
+      action: a.action,
+      params: a.params,
+      config: this.#view(g).policy?.actions.get(a.action)?.config ?? {},
+      signal,
+    };
   }
 
   #runHandler(g: Governor, e: Extract<Effect, { type: "runHandler" }>): void {
@@ -358,15 +367,7 @@ export class GovernorHost {
     }
     let running: Promise<unknown>;
     try {
-      running = handler.run({
-        actionId: e.action.actionId,
-        signalId: e.action.signalId,
-        account: g.account,
-        action: e.action.action,
-        params: e.action.params,
-        config: this.#actionConfig(g, e.action.action),
-        signal: controller.signal,
-      });
+      running = handler.run(this.#actionContext(g, e.action, controller.signal));
     } catch (err) {
       running = Promise.reject(err as Error);
     }
@@ -406,16 +407,7 @@ export class GovernorHost {
     };
     const run = handler === undefined
       ? Promise.reject(new HandlerError("unknown_handler", `no handler named "${e.action.handler}"`, false))
-      : (async () => handler.rollback({
-          actionId: e.action.actionId,
-          signalId: e.action.signalId,
-          account: g.account,
-          action: e.action.action,
-          params: e.action.params,
-          config: this.#actionConfig(g, e.action.action),
-          signal: controller.signal,
-          cause,
-        }))();
+      : (async () => handler.rollback({ ...this.#actionContext(g, e.action, controller.signal), cause }))();
     run.then(
       () => finish({ type: "ROLLBACK_SUCCEEDED", actionId: e.action.actionId, now: this.#o.clock.now(), cause }),
       (err: unknown) =>
@@ -635,24 +627,4 @@ export class GovernorHost {
       g.actor?.stop();
     }
   }
-}
-
-function emptyState(account: string): SerializedGovernorState {
-  return {
-    account,
-    entitlementId: null,
-    skuId: null,
-    plan: null,
-    policyVersion: null,
-    concurrency: 0,
-    open: [],
-    queue: [],
-    busy: 0,
-    signals: [],
-    usageMonth: "",
-    usageCount: 0,
-    lastSuccessAt: null,
-    lastSeq: -1,
-    lastHash: null,
-  };
 }
