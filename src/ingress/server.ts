@@ -15,7 +15,7 @@ import { z } from "zod";
 import type { SignalReply } from "../../governors/decide.ts";
 import { scopeOfToken, type Scope } from "../credentials.ts";
 import { bytesToHex, hexToBytes } from "../ledger/hash.ts";
-import { inclusionProof } from "../ledger/merkle.ts";
+import { inclusionProof, merkleRoot } from "../ledger/merkle.ts";
 import { accountIdPattern, PLATFORM_LEDGER, type LedgerId } from "../ledger/receipt.ts";
 import { Marketplace, MarketplaceEvent } from "../runtime/marketplace.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -262,7 +262,6 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     if (size > durable) throw new ApiError(400, ApiErrorCode.queryInvalid, `size ${size} is beyond the ledger (${durable} receipts)`);
     if (q.data.seq >= size) throw new ApiError(400, ApiErrorCode.queryInvalid, `seq ${q.data.seq} is not in a tree of size ${size}`);
     const hashes = (await rt.store.readHashes(ledger, 0, size)).map(hexToBytes);
-    const { merkleRoot } = await import("../ledger/merkle.ts");
     const proof = inclusionProof(hashes, q.data.seq, size);
     const root = merkleRoot(hashes);
     return {

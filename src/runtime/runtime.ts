@@ -3,14 +3,15 @@
  * governor host, the policy catalog and the platform ledger, put together.
  * The ingress (HTTP, Pub/Sub) talks to this and nothing below it.
  */
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { SignalReply } from "../../governors/decide.ts";
 import type { Config } from "../config.ts";
 import type { Credentials } from "../credentials.ts";
 import { exportLedgerArchive } from "../ledger/archive.ts";
-import { createUuidV7Source } from "../ledger/hash.ts";
+import { createUuidV7Source, hexToBytes } from "../ledger/hash.ts";
+import { MerkleFrontier } from "../ledger/merkle.ts";
 import { PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
 import { readPolicyDirectory } from "../policy/load.ts";
 import { PolicyCatalog } from "../policy/registry.ts";
@@ -95,8 +96,6 @@ export class Runtime {
     const policies = await this.loadPolicies();
     const head = await this.store.head(PLATFORM_LEDGER as LedgerId);
     const checkpoint = await this.store.latestCheckpoint(PLATFORM_LEDGER as LedgerId);
-    const { MerkleFrontier } = await import("../ledger/merkle.ts");
-    const { hexToBytes } = await import("../ledger/hash.ts");
     const hashes = await this.store.readHashes(PLATFORM_LEDGER as LedgerId);
     this.writer.open(PLATFORM_LEDGER as LedgerId, {
       size: head.size,
@@ -160,7 +159,6 @@ export class Runtime {
       verifierKeys: this.credentials.signers.map((s) => s.verifierKey),
       destination: tmp,
     });
-    const { readFile, rm } = await import("node:fs/promises");
     const data = await readFile(tmp);
     const stored = await this.#deps.archives.put(name, data);
     await rm(tmp, { force: true });
