@@ -3,14 +3,13 @@
  * input, with its exit code and message, and never a stack trace.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fixtureReceipts, fixturesDir, members, pack, TRUSTED } from "../fixtures/generate-archives.ts";
-import { cliPath } from "../support/service.ts";
+import { cliPath, scratchDir } from "../support/service.ts";
 
 const exec = promisify(execFile);
 
@@ -55,7 +54,7 @@ describe("governor verify", () => {
   });
 
   describe("bad input", () => {
-    const dir = mkdtempSync(join(tmpdir(), "governor-bad-"));
+    const dir = scratchDir("governor-bad-");
     const receipts = fixtureReceipts();
     const good = members(receipts);
     const lines = good.receipts.split("\n").slice(0, -1);
@@ -123,7 +122,7 @@ describe("governor verify", () => {
 describe("governor proof", () => {
   let proofFile: string;
   beforeAll(() => {
-    proofFile = join(mkdtempSync(join(tmpdir(), "governor-proof-")), "proof.json");
+    proofFile = join(scratchDir("governor-proof-"), "proof.json");
   });
 
   it("prints an inclusion proof that --check accepts, and rejects a tampered one", async () => {

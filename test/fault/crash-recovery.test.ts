@@ -4,13 +4,12 @@
  * SIGKILLed with actions in flight, and is started again on the same data.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { cliPath, entitlementEvent, eventually, readLedger, startService, type Service } from "../support/service.ts";
+import { cliPath, entitlementEvent, eventually, readLedger, scratchDir, startService, type Service } from "../support/service.ts";
 
 const run = promisify(execFile);
 
@@ -51,7 +50,7 @@ describe("a SIGKILLed runtime", () => {
     });
     await new Promise<void>((r) => actionServer.listen(0, "127.0.0.1", r));
     const port = (actionServer.address() as { port: number }).port;
-    const policies = mkdtempSync(join(tmpdir(), "governor-policies-"));
+    const policies = scratchDir("governor-policies-");
     writeFileSync(
       join(policies, "faulty.json"),
       JSON.stringify({

@@ -5,12 +5,31 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Webhook } from "standardwebhooks";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
+
+/** Temporary directories made for services and tests; removed after the test file (or when the process exits). */
+const scratchDirs = new Set<string>();
+const removeScratch = () => {
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+  scratchDirs.clear();
+};
+process.once("exit", removeScratch);
+if (process.env["VITEST"]) {
+  const { afterAll } = await import("vitest");
+  afterAll(removeScratch);
+}
+
+/** A temporary directory that is removed when the test process exits. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.add(dir);
+  return dir;
+}
 export const cliPath = join(repoRoot, "src/cli/main.ts");
 
 export interface ServiceCredentials {
@@ -41,8 +60,8 @@ export interface StartOptions {
 
 /** Starts the service and resolves once it listens. */
 export async function startService(options: StartOptions = {}): Promise<Service> {
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "governor-e2e-"));
-  const addressFile = join(mkdtempSync(join(tmpdir(), "governor-addr-")), "address");
+  const dataDir = options.dataDir ?? scratchDir("governor-e2e-");
+  const addressFile = join(scratchDir("governor-addr-"), "address");
   const proc = spawn(process.execPath, [cliPath, "serve", ...(options.args ?? [])], {
     cwd: repoRoot,
     env: {
