@@ -20,6 +20,7 @@ import { MerkleFrontier } from "../ledger/merkle.ts";
 import type { LedgerId, Receipt, ReceiptDraft } from "../ledger/receipt.ts";
 import type { AlertSink, Clock, LedgerStore } from "../ports.ts";
 import { HandlerError, type ActionContext, type ActionHandler } from "./handlers.ts";
+import { DeadlineQueue, type Deadline } from "./deadline-queue.ts";
 import { LedgerWriter } from "./ledger-writer.ts";
 
 /** Bumped whenever the snapshot layout or the meaning of a governor's state changes: older snapshots are then ignored. */
@@ -86,7 +87,7 @@ interface Governor {
   parked: { value: LifecycleState; gov: GovernorState } | null;
   lastUsed: number;
   readonly controllers: Map<string, AbortController>;
-  readonly deadlines: Map<string, { cancel(): void }>;
+  readonly deadlines: Map<string, Deadline>;
   drainTimer: { cancel(): void } | null;
   /** Where the reply of the SIGNAL being processed goes. */
   replyTo: ((reply: SignalReply) => void) | null;
@@ -101,10 +102,12 @@ export class GovernorHost {
   readonly #governors = new Map<string, Governor>();
   readonly #machine;
   #stopping = false;
+  readonly #deadlines: DeadlineQueue;
   readonly #snapshotWrites = new Set<Promise<void>>();
 
   constructor(options: GovernorHostOptions) {
     this.#o = options;
+    this.#deadlines = new DeadlineQueue(options.clock);
     const gov = (account: string): Governor => {
       const g = this.#governors.get(account);
       if (g === undefined) throw new Error(`governor ${account} vanished`);
@@ -121,7 +124,8 @@ export class GovernorHost {
         armDeadline: ({ context }, e) => this.#armDeadline(gov(context.gov.account), e.actionId, e.at),
         cancelDeadline: ({ context }, e) => {
           const g = gov(context.gov.account);
-          g.deadlines.get(e.actionId)?.cancel();
+          const d = g.deadlines.get(e.actionId);
+          if (d !== undefined) this.#deadlines.cancel(d);
           g.deadlines.delete(e.actionId);
         },
         reply: ({ context }, e) => {
@@ -323,21 +327,17 @@ export class GovernorHost {
   }
 
   #armDeadline(g: Governor, actionId: string, at: number): void {
-    g.deadlines.get(actionId)?.cancel();
-    const fire = () => {
-      const now = this.#o.clock.now();
-      // Timers may fire a millisecond early by the wall clock; the governor ignores a
-      // deadline that has not passed, so wait out the rest rather than lose it.
-      if (now < at) {
-        g.deadlines.set(actionId, this.#o.clock.setTimeout(fire, at - now));
-        return;
-      }
-      g.deadlines.delete(actionId);
-      // The handler's AbortSignal fires at the deadline itself, not once the receipt is written.
-      g.controllers.get(actionId)?.abort();
-      this.#send(g, { type: "DEADLINE", actionId, now });
-    };
-    g.deadlines.set(actionId, this.#o.clock.setTimeout(fire, Math.max(0, at - this.#o.clock.now())));
+    const previous = g.deadlines.get(actionId);
+    if (previous !== undefined) this.#deadlines.cancel(previous);
+    g.deadlines.set(
+      actionId,
+      this.#deadlines.add(at, (now) => {
+        g.deadlines.delete(actionId);
+        // The handler's AbortSignal fires at the deadline itself, not once the receipt is written.
+        g.controllers.get(actionId)?.abort();
+        this.#send(g, { type: "DEADLINE", actionId, now });
+      }),
+    );
   }
 
   /** What a handler is told about an action: never more than the action's own data and settings. */
@@ -621,8 +621,9 @@ export class GovernorHost {
     await Promise.all(this.#snapshotWrites);
     await this.#o.writer.close();
     this.#sweeper?.cancel();
+    this.#deadlines.stop();
     for (const g of this.#governors.values()) {
-      for (const t of g.deadlines.values()) t.cancel();
+      for (const d of g.deadlines.values()) this.#deadlines.cancel(d);
       g.drainTimer?.cancel();
       g.actor?.stop();
     }
