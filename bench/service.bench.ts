@@ -9,7 +9,7 @@ import autocannon from "autocannon";
 import { parseVerifierKey } from "../src/ledger/checkpoint.ts";
 import { verifyArchive } from "../src/ledger/verify.ts";
 import { entitlementEvent, readLedger, startService, type Service } from "../test/support/service.ts";
-import { atLeast, atMost, percentile, type BenchOptions, type Figure } from "./harness.ts";
+import { atLeast, atMost, median, percentile, type BenchOptions, type Figure } from "./harness.ts";
 
 async function webhookLatencies(svc: Service, n: number): Promise<number[]> {
   const out: number[] = [];
@@ -62,11 +62,22 @@ export async function run(options: BenchOptions): Promise<Figure[]> {
     figures.push(atMost("webhook → entitlement_active durable, p99 (client-measured, sequential)", percentile(lat, 99), "ms", 20, `< 20 ms (seeds' SLI 2,000 ms; median ${percentile(lat, 50).toFixed(1)} ms)`));
 
     const tenants = Array.from({ length: 100 }, (_, i) => `wh${i}`);
-    const result = await load(svc, { tenants, seconds: options.quick ? 5 : 15, connections: 64 });
-    const accepted = result["2xx"];
-    const rate = accepted / (result.duration || 1);
-    figures.push(atLeast(`signal intake under load (autocannon, 64 connections, 100 tenants, ${result.duration.toFixed(0)} s): accepted`, rate, "signals/s", 10_000, `>= 10,000/s (non-2xx: ${result.non2xx}, errors: ${result.errors}, timeouts: ${result.timeouts})`));
-    figures.push(atMost("signal intake under load: latency p99", result.latency.p99, "ms", 50, `< 50 ms (median ${result.latency.p50} ms)`));
+    // Three runs, medians quoted: this machine is shared and noisy.
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(await load(svc, { tenants, seconds: options.quick ? 3 : 8, connections: 64 }));
+    const rates = runs.map((r) => r["2xx"] / (r.duration || 1));
+    const p99s = runs.map((r) => r.latency.p99);
+    const failures = runs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+    figures.push(
+      atLeast(
+        `signal intake under load (autocannon, 64 connections, 100 tenants, 3 × ${options.quick ? 3 : 8} s, median): accepted`,
+        median(rates),
+        "signals/s",
+        10_000,
+        `>= 10,000/s (runs: ${rates.map((r) => Math.round(r).toLocaleString("en-US")).join(", ")}; non-2xx, errors and timeouts: ${failures})`,
+      ),
+    );
+    figures.push(atMost("signal intake under load: latency p99 (median of the runs)", median(p99s), "ms", 50, `< 50 ms (runs: ${p99s.join(", ")} ms)`));
     let verified = 0;
     for (const t of tenants.slice(0, 10)) if (await verifyLedger(svc, t, options.scratch)) verified++;
     figures.push(atLeast("ledgers verified after the load (10 of the 100 tenants)", verified, "ledgers", 10, "all 10 valid"));

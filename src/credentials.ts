@@ -96,13 +96,24 @@ export function loadCredentials(dataDir: string, env: NodeJS.ProcessEnv = proces
   return { tokens, webhookSecrets: secrets, signers, source: path, generated, path };
 }
 
-/** Which scope a presented bearer token has, compared in constant time against every configured token. */
+/** SHA-256 of each configured token, computed once per set of credentials. */
+const tokenDigests = new WeakMap<Credentials, readonly (readonly [Scope, Buffer])[]>();
+
+/**
+ * Which scope a presented bearer token has. The presented token's digest is
+ * compared in constant time against every configured token's (all of them,
+ * whatever matches first), so timing tells nothing about which one matched.
+ */
 export function scopeOfToken(credentials: Credentials, presented: string): Scope | null {
+  let digests = tokenDigests.get(credentials);
+  if (digests === undefined) {
+    digests = [...credentials.tokens].map(([scope, token]) => [scope, createHash("sha256").update(token).digest()] as const);
+    tokenDigests.set(credentials, digests);
+  }
   const p = createHash("sha256").update(presented).digest();
   let found: Scope | null = null;
-  for (const [scope, token] of credentials.tokens) {
-    const t = createHash("sha256").update(token).digest();
-    if (timingSafeEqual(p, t) && found === null) found = scope;
+  for (const [scope, d] of digests) {
+    if (timingSafeEqual(p, d) && found === null) found = scope;
   }
   return found;
 }

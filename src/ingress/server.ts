@@ -73,6 +73,16 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     return503OnClosing: true,
   });
   const marketplace = new Marketplace(rt);
+  // Labelled children, looked up once per outcome rather than on every signal.
+  const byOutcome = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+  const outcomeMetrics = (outcome: string) => {
+    let m = byOutcome.get(outcome);
+    if (m === undefined) {
+      m = { count: metrics.signals.labels({ outcome }), latency: metrics.signalLatency.labels({ outcome }) };
+      byOutcome.set(outcome, m);
+    }
+    return m;
+  };
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
@@ -193,8 +203,9 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     const paramsBytes = Buffer.byteLength(JSON.stringify(body.params));
     const answer = await rt.signal(account, body, paramsBytes);
     const outcome = outcomeOf(answer);
-    metrics.signals.inc({ outcome });
-    metrics.signalLatency.observe({ outcome }, (performance.now() - started) / 1000);
+    const m = outcomeMetrics(outcome);
+    m.count.inc();
+    m.latency.observe((performance.now() - started) / 1000);
     return sendSignalReply(reply, body.signal_id, answer, rt.config.retryAfterS);
   });
 

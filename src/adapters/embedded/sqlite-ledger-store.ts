@@ -6,9 +6,10 @@
  *   `append` resolves, so an acknowledged receipt survives a killed process
  *   and a power cut. (`NORMAL` in WAL survives a killed process but may lose
  *   the last commits on power loss; it is an option, not the default.)
- * - Group commit: every append made in one turn of the event loop (or while
- *   a commit runs) goes to the worker as one message, committed as one
- *   transaction with one fsync; a SAVEPOINT per batch keeps each batch
+ * - Group commit: `appendMany` (the ledger writer's group of every ledger's
+ *   batches) goes to the worker at once as one message; single `append`s made
+ *   in one turn of the event loop are grouped into one message. Each message
+ *   is one transaction with one fsync; a SAVEPOINT per batch keeps each batch
  *   all-or-nothing on its own.
  * - The worker owns the connections: SQLite's synchronous calls, and waiting
  *   on a lock another process holds, never block the runtime's event loop.
@@ -176,7 +177,7 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
       },
     );
   };
-  const enqueue = (batches: readonly AppendBatch[]): Promise<(SeqConflictError | null)[]> => {
+  const enqueue = (batches: readonly AppendBatch[], now = false): Promise<(SeqConflictError | null)[]> => {
     if (closed) return Promise.reject(new StoreUnavailableError("the ledger store is closed"));
     try {
       for (const b of batches) validate(b);
@@ -185,7 +186,8 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
     }
     return new Promise((res, rej) => {
       queue.push({ batches, resolve: res, reject: rej });
-      if (!scheduled) {
+      if (now) flush();
+      else if (!scheduled) {
         scheduled = true;
         setImmediate(flush);
       }
@@ -198,7 +200,8 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
       if (outcome) throw outcome;
     },
     appendMany(batches) {
-      return batches.length === 0 ? Promise.resolve([]) : enqueue(batches);
+      // A caller of appendMany has grouped its batches already: send them (and anything waiting) now.
+      return batches.length === 0 ? Promise.resolve([]) : enqueue(batches, true);
     },
     async read(ledger, from, limit) {
       const bodies = await call<string[]>({ op: "read", ledger, from, limit }, callTimeout);
