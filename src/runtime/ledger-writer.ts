@@ -70,6 +70,8 @@ export class LedgerWriter {
   readonly #tails = new Map<string, LedgerTail>();
   readonly #dirty = new Set<LedgerTail>();
   #flushScheduled = false;
+  #retry: { cancel(): void } | null = null;
+  #retryDelayMs = 0;
   /** Commits under way, oldest first. */
   readonly #inFlight = new Set<Promise<void>>();
   /** A commit failed: no new one starts until those under way have answered. */
@@ -174,13 +176,33 @@ export class LedgerWriter {
   }
 
   #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
+    if (this.#flushScheduled || this.#retry !== null) return;
     this.#flushScheduled = true;
     // setImmediate: every decision taken in this turn of the event loop joins one commit.
     setImmediate(() => {
       this.#flushScheduled = false;
-      void this.flush();
+      this.flush().then(
+        () => {
+          this.#retryDelayMs = 0;
+        },
+        (err: unknown) => this.#retryLater(err),
+      );
     });
+  }
+
+  /**
+   * The store refused a commit: the receipts stay queued, in order, and the
+   * commit is tried again after a delay that grows (up to 5 s) while it keeps
+   * failing. Nothing is acknowledged meanwhile.
+   */
+  #retryLater(err: unknown): void {
+    if (this.#retry !== null || this.#closed) return;
+    this.#retryDelayMs = Math.min(5_000, Math.max(50, this.#retryDelayMs * 2));
+    this.#opts.logger.warn({ err, retryInMs: this.#retryDelayMs }, "ledger commit failed; receipts stay queued and the commit is retried");
+    this.#retry = this.#opts.clock.setTimeout(() => {
+      this.#retry = null;
+      this.#scheduleFlush();
+    }, this.#retryDelayMs);
   }
 
   /**
@@ -206,7 +228,8 @@ export class LedgerWriter {
       await run;
     } finally {
       this.#inFlight.delete(run);
-      if (this.#dirty.size > 0) this.#scheduleFlush();
+      // After a failure the retry timer reschedules; right after success, go on at once.
+      if (this.#dirty.size > 0 && !this.#broken) this.#scheduleFlush();
     }
     await Promise.allSettled(earlier);
   }
@@ -297,7 +320,7 @@ export class LedgerWriter {
           any = true;
         }
       }
-      if (any) void this.flush().catch(() => {});
+      if (any) this.#scheduleFlush();
     }, interval);
   }
 
@@ -325,6 +348,8 @@ export class LedgerWriter {
   async close(): Promise<void> {
     this.#checkpointTimer?.cancel();
     this.#checkpointTimer = null;
+    this.#retry?.cancel();
+    this.#retry = null;
     for (const tail of this.#tails.values()) {
       if (!tail.fenced && tail.checkpointed < tail.sealed) {
         tail.lastCheckpointAt = 0;

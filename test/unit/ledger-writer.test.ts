@@ -1,0 +1,54 @@
+/**
+ * The ledger writer against a store that fails and recovers (an in-memory
+ * store: this tests the writer alone; the real stores have their own suites).
+ */
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { generateSignerKey } from "../../src/ledger/checkpoint.ts";
+import { createUuidV7Source, genesisHash, receiptHash } from "../../src/ledger/hash.ts";
+import type { LedgerId, ReceiptDraft } from "../../src/ledger/receipt.ts";
+import { systemClock } from "../../src/ports.ts";
+import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
+import { createMemoryLedgerStore } from "../support/memory-ledger-store.ts";
+
+const draft = (i: number): ReceiptDraft => ({ operation: "action_refused", status: "refused", duration_ms: 0, signal_id: `s${i}`, action: "noop", code: "not_permitted", reason: "test" });
+
+describe("LedgerWriter", () => {
+  it("keeps receipts queued while the store fails, acknowledges nothing, and commits them in order once it is back", async () => {
+    const store = createMemoryLedgerStore();
+    const writer = new LedgerWriter({ store, signers: [generateSignerKey("t")], originPrefix: "t", clock: systemClock, newId: createUuidV7Source(Date.now), logger: pino({ level: "silent" }), checkpointIntervalMs: 0 });
+    const ledger = "acct" as LedgerId;
+    writer.open(ledger);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      store.failing = true;
+      for (let i = 0; i < 5; i++) writer.seal(ledger, draft(i));
+      let acknowledged = false;
+      writer.afterDurable(ledger, () => (acknowledged = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(acknowledged).toBe(false);
+      expect(writer.durableSize(ledger)).toBe(0);
+      expect(store.appendCalls).toBeLessThan(10); // retried with a growing delay, not in a tight loop
+
+      for (let i = 5; i < 8; i++) writer.seal(ledger, draft(i));
+      store.failing = false;
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(acknowledged).toBe(true);
+      const receipts = store.ledgers.get(ledger)!;
+      expect(receipts.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      let prev = genesisHash(ledger);
+      for (const r of receipts) {
+        expect(r.prev_hash).toBe(prev);
+        expect(receiptHash(r)).toBe(r.hash);
+        prev = r.hash;
+      }
+      expect(store.checkpoints.get(ledger)?.at(-1)?.size).toBe(8);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+      await writer.close();
+    }
+  });
+});
