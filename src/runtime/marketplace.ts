@@ -145,8 +145,10 @@ export class Marketplace {
     if (current === undefined || current.state === "new") return { status: 404, code: "TENANT_UNKNOWN", message: `no tenant "${account}" is provisioned` };
     if (current.state !== "active") return { status: 409, code: "MARKETPLACE_TENANT_BUSY", message: `tenant ${account} is ${current.state}` };
     const sku = current.sku_id ?? "";
-    const policy = this.#rt.catalog.current(sku);
     const plan = event.entitlement.plan ?? "";
+    // Idempotent by state: a redelivered change (even after a restart) changes nothing.
+    if (current.plan === plan) return { status: 200, body: { account_id: account, plan, policy_version: current.policy_version, already: true } };
+    const policy = this.#rt.catalog.current(sku);
     const planView = policy?.plans.get(plan);
     if (policy === undefined || planView === undefined) {
       return { status: 422, code: "MARKETPLACE_UNKNOWN_PLAN", message: `SKU "${sku}" has no plan "${plan}"` };

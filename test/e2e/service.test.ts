@@ -84,6 +84,12 @@ describe("the tenant lifecycle, end to end", () => {
     expect(changed.status).toBe(200);
     const status = await json(await svc.request("GET", "/v1/tenants/replan", { token: svc.credentials.tokens.operator }));
     expect(status).toMatchObject({ plan: "bench", concurrency: 64 });
+    // The same change delivered again (a new webhook id, as after a restart) changes nothing.
+    const size = (await readLedger(svc, "replan")).length;
+    const again = await hook(entitlementEvent("ENTITLEMENT_PLAN_CHANGED", "replan", { plan: "bench" }));
+    expect(again.status).toBe(200);
+    expect(await json(again)).toMatchObject({ already: true });
+    expect(await readLedger(svc, "replan")).toHaveLength(size);
   });
 
   it("provisioning an active tenant again is idempotent", async () => {
