@@ -49,6 +49,8 @@ export interface SqliteLedgerStoreOptions {
   readonly synchronous?: "full" | "normal";
   /** Deadline of reads and other calls (not appends, which the busy timeout bounds). */
   readonly callTimeoutMs?: number;
+  /** Told when the store stops working (its worker failed or exited); pino's `error` fits. */
+  readonly logger?: { error(obj: object, msg: string): void };
 }
 
 /** SQLite result codes that mean "the store is not usable now", not "this request is wrong". */
@@ -93,6 +95,7 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
   const worker = new Worker(new URL("./sqlite-worker.ts", import.meta.url), { workerData: config });
   worker.unref();
   let nextId = 0;
+  let closed = false;
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; what: string }>();
   let dead: Error | null = null;
   worker.on("message", (r: Reply) => {
@@ -107,8 +110,14 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
     for (const w of waiting.values()) w.reject(err);
     waiting.clear();
   };
-  worker.on("error", (err) => failAll(new StoreUnavailableError(`the sqlite worker failed: ${err.message}`)));
-  worker.on("exit", () => failAll(new StoreUnavailableError("the ledger store is closed")));
+  worker.on("error", (err) => {
+    options.logger?.error({ code: LedgerStoreErrorCode.unavailable, path, err: err.message }, "the ledger store's sqlite worker failed");
+    failAll(new StoreUnavailableError(`the sqlite worker failed: ${err.message}`));
+  });
+  worker.on("exit", (exitCode) => {
+    if (!closed) options.logger?.error({ code: LedgerStoreErrorCode.unavailable, path, exitCode }, "the ledger store's sqlite worker exited");
+    failAll(new StoreUnavailableError("the ledger store is closed"));
+  });
 
   const call = <T>(req: DistributiveOmit<Request, "id">, deadlineMs?: number): Promise<T> => {
     if (dead) return Promise.reject(dead);
@@ -145,7 +154,6 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
   // Group commit: appends of one turn of the event loop travel as one message.
   let queue: { batches: readonly AppendBatch[]; resolve: (o: (SeqConflictError | null)[]) => void; reject: (e: Error) => void }[] = [];
   let scheduled = false;
-  let closed = false;
   const flush = () => {
     scheduled = false;
     const work = queue;
@@ -208,8 +216,10 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
       return bodies.map((b) => JSON.parse(b) as Receipt);
     },
     async readHashes(ledger, from = 0, to = Number.MAX_SAFE_INTEGER) {
-      const joined = await call<string>({ op: "readHashes", ledger, from, to }, callTimeout);
-      return Array.from({ length: joined.length / 64 }, (_, i) => joined.slice(i * 64, i * 64 + 64));
+      const chunks = await call<string[]>({ op: "readHashes", ledger, from, to }, callTimeout);
+      const hashes: string[] = [];
+      for (const joined of chunks) for (let i = 0; i < joined.length; i += 64) hashes.push(joined.slice(i, i + 64));
+      return hashes;
     },
     async head(ledger): Promise<LedgerHead> {
       const row = await call<{ seq: number; hash: string; body: string } | null>({ op: "head", ledger }, callTimeout);
