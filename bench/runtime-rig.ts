@@ -30,6 +30,7 @@ const hang: ActionHandler = { name: "hang", run: () => new Promise(() => {}), ro
 
 export interface Rig {
   readonly host: GovernorHost;
+  readonly catalog: PolicyCatalog;
   readonly store: LedgerStore;
   readonly writer: LedgerWriter;
   /** Called with every committed receipt. */
@@ -70,6 +71,7 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
   if (options.start ?? true) await host.start();
   Object.assign(rig, {
     host,
+    catalog,
     store,
     writer,
     async close() {

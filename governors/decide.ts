@@ -68,6 +68,11 @@ export interface SignalCommand {
 
 export interface Limits {
   readonly maxParamsBytes: number;
+  /**
+   * True while no new action may start (safe mode): queued actions stay
+   * queued. Read by live reactions only; replay never starts anything.
+   */
+  readonly held?: () => boolean;
 }
 
 function refuse(signalId: string, action: string, code: RefusalCode, reason: string): Decision {
@@ -160,10 +165,13 @@ function start(action: OpenActionRef, timeoutMs: number, now: number): { drafts:
   };
 }
 
-/** Starts queued actions while slots are free (after a slot frees, or on resume). */
+/** Starts the next queued action if a slot is free (after a slot frees, a scale-up, or on resume). */
 export function decideDequeue(state: GovernorState, policy: PolicyView | null, now: number): Decision {
   const out = none();
-  let free = state.concurrency - state.busy;
+  // One start per decision: its receipt, once applied, triggers the next
+  // dequeue. Deciding several at once would let the reaction to the first
+  // receipt see the others as still pending and start them twice.
+  let free = Math.min(1, state.concurrency - state.busy);
   if (free <= 0) return out;
   for (const actionId of queued(state)) {
     if (free <= 0) break;
@@ -363,8 +371,18 @@ export function decideDrainExpired(state: GovernorState, policy: PolicyView | nu
   return out;
 }
 
-/** Why a policy cannot be adopted by this governor as it stands now; empty when it can. */
-export function policyConflicts(state: GovernorState, next: PolicyView): string[] {
+/** Actions started in the calendar month (UTC) of `now`: the count the monthly quota is held to. */
+export function usedThisMonth(state: GovernorState, now: number): number {
+  return state.usageMonth === new Date(now).toISOString().slice(0, 7) ? state.usageCount : 0;
+}
+
+/**
+ * Why a policy cannot be adopted by this governor as it stands now; empty
+ * when it can. A change is incompatible when it would strand state that
+ * exists: the tenant's plan removed, an action with actions in flight
+ * removed, or the monthly quota lowered below what the tenant already used.
+ */
+export function policyConflicts(state: GovernorState, next: PolicyView, now: number): string[] {
   const reasons: string[] = [];
   if (state.plan !== null && !next.plans.has(state.plan)) reasons.push(`plan "${state.plan}" is removed while this tenant is on it`);
   const plan = state.plan === null ? undefined : next.plans.get(state.plan);
@@ -373,17 +391,18 @@ export function policyConflicts(state: GovernorState, next: PolicyView): string[
   for (const action of inFlight) {
     if (!next.actions.has(action)) reasons.push(`action "${action}" is removed while it has actions in flight`);
   }
-  if (plan !== undefined && state.usageCount > plan.monthlyActions) {
-    reasons.push(`monthly_actions ${plan.monthlyActions} is below the ${state.usageCount} actions already used in ${state.usageMonth}`);
+  const used = usedThisMonth(state, now);
+  if (plan !== undefined && used > plan.monthlyActions) {
+    reasons.push(`plan "${plan.name}": monthly_actions ${plan.monthlyActions} is below the ${used} actions already used in ${state.usageMonth}`);
   }
   return reasons;
 }
 
 /** A new policy version offered to this governor: adopt it atomically, or keep the current one and say why. */
-export function decidePolicyOffer(state: GovernorState, current: PolicyView | null, next: PolicyView, forced: boolean): Decision {
-  if (state.skuId !== next.skuId || current?.version === next.version) return none();
+export function decidePolicyOffer(state: GovernorState, next: PolicyView, forced: boolean, now: number): Decision {
+  if (state.skuId !== next.skuId || state.policyVersion === next.version) return none();
   const previous = state.policyVersion ?? "none";
-  const reasons = policyConflicts(state, next);
+  const reasons = policyConflicts(state, next, now);
   if (reasons.length > 0 && !forced) {
     const draft: DraftOf<"policy_rollback"> = {
       operation: "policy_rollback",
@@ -404,6 +423,61 @@ export function decidePolicyOffer(state: GovernorState, current: PolicyView | nu
     previous_version: previous,
     policy_version: next.version,
     forced,
+  };
+  return { drafts: [draft], effects: [] };
+}
+
+/** A request to change a governor's concurrency: from the scaler (lag, revert) or an operator. */
+export interface ScaleRequest {
+  readonly concurrency: number;
+  readonly reason: "lag" | "operator" | "revert";
+  readonly now: number;
+  readonly queueDepth: number;
+  readonly oldestWaitMs: number;
+}
+
+const MICROS = 1_000_000n;
+
+/** `perSlot` (a decimal USD string) times `slots`, as a decimal string with at least two decimals. */
+export function costDelta(perSlot: string, slots: number): string {
+  const [whole = "0", frac = ""] = perSlot.split(".");
+  const micros = (BigInt(whole) * MICROS + BigInt((frac + "000000").slice(0, 6))) * BigInt(slots);
+  const negative = micros < 0n;
+  const abs = negative ? -micros : micros;
+  const decimals = (abs % MICROS).toString().padStart(6, "0").replace(/0{1,4}$/, "");
+  return `${negative ? "-" : ""}${abs / MICROS}.${decimals.padEnd(2, "0")}`;
+}
+
+/**
+ * Workflow 3, scale: the new concurrency is held to the plan's maximum
+ * (over it: `quota_exceeded`, nothing changes); within it, `governor_scaled`
+ * applies it at once, with its cost.
+ */
+export function decideScale(state: GovernorState, policy: PolicyView | null, req: ScaleRequest): Decision {
+  const plan = currentPlan(state, policy);
+  if (plan === undefined || req.concurrency === state.concurrency || req.concurrency < 1) return none();
+  if (req.concurrency > plan.maxConcurrency) {
+    const draft: DraftOf<"quota_exceeded"> = {
+      operation: "quota_exceeded",
+      status: "refused",
+      duration_ms: 0,
+      quota: "max_concurrency",
+      requested: req.concurrency,
+      limit: plan.maxConcurrency,
+      reason: req.reason === "operator" ? "operator" : "lag",
+    };
+    return { drafts: [draft], effects: [] };
+  }
+  const draft: DraftOf<"governor_scaled"> = {
+    operation: "governor_scaled",
+    status: "success",
+    duration_ms: 0,
+    previous_concurrency: state.concurrency,
+    concurrency: req.concurrency,
+    cost_delta_usd: costDelta(plan.costPerSlotUsd, req.concurrency - state.concurrency),
+    reason: req.reason,
+    queue_depth: req.queueDepth,
+    oldest_wait_ms: req.oldestWaitMs,
   };
   return { drafts: [draft], effects: [] };
 }

@@ -52,9 +52,22 @@ export interface GovernorState {
   usageMonth: string;
   usageCount: number;
   lastSuccessAt: string | null;
+  /** The last concurrency change: its scaling window starts here. */
+  lastScale: LastScale | null;
   /** Seq of the last receipt applied; -1 for none. */
   lastSeq: number;
   lastHash: string | null;
+}
+
+/** What a `governor_scaled` receipt left behind, for the scaler's window. */
+export interface LastScale {
+  /** Epoch ms of the receipt. */
+  readonly at: number;
+  readonly previous: number;
+  readonly concurrency: number;
+  /** Queue depth when it was decided: lag must fall below this within the window. */
+  readonly queueDepth: number;
+  readonly reason: "lag" | "operator" | "revert" | "plan_change";
 }
 
 export function initialGovernorState(account: string): GovernorState {
@@ -73,6 +86,7 @@ export function initialGovernorState(account: string): GovernorState {
     usageMonth: "",
     usageCount: 0,
     lastSuccessAt: null,
+    lastScale: null,
     lastSeq: -1,
     lastHash: null,
   };
@@ -167,6 +181,13 @@ export function evolve(state: GovernorState, receipt: Receipt): GovernorState {
       break;
     case "governor_scaled":
       state.concurrency = receipt.concurrency;
+      state.lastScale = {
+        at: Date.parse(receipt.timestamp),
+        previous: receipt.previous_concurrency,
+        concurrency: receipt.concurrency,
+        queueDepth: receipt.queue_depth,
+        reason: receipt.reason,
+      };
       break;
     case "action_refused":
       state.signals.set(receipt.signal_id, { actionId: null, state: "refused", code: receipt.code });
@@ -274,6 +295,8 @@ export interface SerializedGovernorState {
   readonly usageMonth: string;
   readonly usageCount: number;
   readonly lastSuccessAt: string | null;
+  /** Absent in snapshots written before scaling windows existed. */
+  readonly lastScale?: LastScale | null;
   readonly lastSeq: number;
   readonly lastHash: string | null;
 }
@@ -293,6 +316,7 @@ export function serializeState(state: GovernorState): SerializedGovernorState {
     usageMonth: state.usageMonth,
     usageCount: state.usageCount,
     lastSuccessAt: state.lastSuccessAt,
+    ...(state.lastScale === null ? {} : { lastScale: { ...state.lastScale } }),
     lastSeq: state.lastSeq,
     lastHash: state.lastHash,
   };
@@ -314,6 +338,7 @@ export function deserializeState(s: SerializedGovernorState): GovernorState {
     usageMonth: s.usageMonth,
     usageCount: s.usageCount,
     lastSuccessAt: s.lastSuccessAt,
+    lastScale: s.lastScale ?? null,
     lastSeq: s.lastSeq,
     lastHash: s.lastHash,
   };

@@ -23,11 +23,20 @@ export interface PlanView {
   readonly permits: ReadonlySet<string>;
 }
 
+/** When the scaler adds concurrency, and how long the change has to show. */
+export interface ScalingView {
+  readonly queueDepthThreshold: number;
+  readonly oldestWaitMsThreshold: number;
+  readonly windowMs: number;
+  readonly step: number;
+}
+
 export interface PolicyView {
   readonly skuId: string;
   readonly version: string;
   readonly plans: ReadonlyMap<string, PlanView>;
   readonly actions: ReadonlyMap<string, ActionView>;
+  readonly scaling: ScalingView;
 }
 
 /** Finds the immutable policy of a SKU at a version (deterministic: pushed versions never change). */

@@ -35,12 +35,14 @@ import {
   decidePolicyOffer,
   decideResume,
   decideRollbackResult,
+  decideScale,
   decideSignal,
   decideSucceeded,
   type Decision,
   type Effect,
   type Limits,
   type RollbackCause,
+  type ScaleRequest,
   type SignalCommand,
   type Unavailable,
 } from "./decide.ts";
@@ -104,6 +106,9 @@ export type GovernorEvent =
   | { type: "ROLLBACK_SUCCEEDED"; actionId: string; now: number; cause: RollbackCause }
   | { type: "ROLLBACK_FAILED"; actionId: string; now: number; cause: RollbackCause; error: string }
   | { type: "RESUME"; now: number }
+  /** Intake resumed after safe mode: start what waits in the queue. */
+  | { type: "DRAIN_QUEUE"; now: number }
+  | ({ type: "SCALE" } & ScaleRequest)
   | { type: "CANCEL"; eventId: string; entitlementId: string; now: number; drainMs: number }
   | { type: "DRAIN_EXPIRED"; now: number }
   | ({ type: "ARCHIVED" } & ArchivedCommand)
@@ -163,7 +168,7 @@ export const tenantGovernor = setup({
     dequeue: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "RECORDED") return;
       const g = context.gov;
-      if (g.queue.length === g.queueHead || g.busy >= g.concurrency) return;
+      if (g.queue.length === g.queueHead || g.busy >= g.concurrency || context.limits.held?.() === true) return;
       emit(enqueue, decideDequeue(g, context.policy, event.now));
     }),
     finishDrain: enqueueActions(({ context, event, enqueue }) => {
@@ -188,7 +193,7 @@ export const tenantGovernor = setup({
     }),
     offerPolicy: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "POLICY_OFFERED") return;
-      emit(enqueue, decidePolicyOffer(context.gov, context.policy, event.policy, event.forced));
+      emit(enqueue, decidePolicyOffer(context.gov, event.policy, event.forced, event.now));
     }),
     refuseUnavailable: enqueueActions(({ event, enqueue }, reason: Unavailable) => {
       if (event.type !== "SIGNAL") return;
@@ -281,6 +286,15 @@ export const tenantGovernor = setup({
         },
         CANCEL: { target: "draining", actions: "beginCancel" },
         POLICY_OFFERED: { actions: "offerPolicy" },
+        SCALE: {
+          actions: enqueueActions(({ context, event, enqueue }) => emit(enqueue, decideScale(context.gov, context.policy, event))),
+        },
+        DRAIN_QUEUE: {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            if (context.limits.held?.() === true) return;
+            emit(enqueue, decideDequeue(context.gov, context.policy, event.now));
+          }),
+        },
         CHANGE_PLAN: {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const g = context.gov;

@@ -119,6 +119,31 @@ export interface ArchiveStore {
   get(name: string): Promise<Uint8Array | null>;
 }
 
+/** What `PolicyRegistry.put` did. */
+export type PolicyPutOutcome = "created" | "unchanged" | "conflict";
+
+/**
+ * Every pushed policy version, kept immutable (embedded: a directory; GCP: a
+ * bucket). A governor rebuilt from its ledger resolves the exact version its
+ * receipts name, so a version once stored never changes and is never removed.
+ */
+export interface PolicyRegistry {
+  /**
+   * Stores `document` (canonical JSON text) as `skuId@version`, atomically and
+   * only if absent: "created"; the same bytes already there: "unchanged";
+   * different bytes already there: "conflict", and nothing is written.
+   */
+  put(skuId: string, version: string, document: string): Promise<PolicyPutOutcome>;
+  /** The stored document text, or null. */
+  get(skuId: string, version: string): Promise<string | null>;
+  /** Every stored version, in no particular order. */
+  list(): Promise<readonly { skuId: string; version: string }[]>;
+  /** Records which version is current for a SKU (the last one applied; may be lower after a forced push). */
+  setCurrent(skuId: string, version: string): Promise<void>;
+  /** The current version of every SKU that has one. */
+  currentVersions(): Promise<ReadonlyMap<string, string>>;
+}
+
 /** Alerts for humans: unrecoverable action failures, escalations, safe mode. */
 export interface AlertSink {
   alert(alert: { code: string; message: string; ledger?: string; details?: Record<string, unknown> }): void;

@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   export: () => import("./export-command.ts"),
   verify: () => import("./verify-command.ts"),
   proof: () => import("./proof-command.ts"),
+  policy: () => import("./policy-command.ts"),
 };
 
 export async function main(argv: string[]): Promise<number> {

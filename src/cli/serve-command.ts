@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createDirectoryArchiveStore } from "../adapters/embedded/fs-archive-store.ts";
+import { createDirectoryPolicyRegistry } from "../adapters/embedded/fs-policy-registry.ts";
 import { createInProcessChannels } from "../adapters/embedded/in-process-channels.ts";
 import { createSqliteLedgerStore } from "../adapters/embedded/sqlite-ledger-store.ts";
 import { ConfigError, describeSettings, loadConfig } from "../config.ts";
@@ -57,6 +58,7 @@ export async function run(argv: string[]): Promise<number> {
     store,
     archives: createDirectoryArchiveStore(join(config.dataDir, "archives")),
     channels: createInProcessChannels(),
+    policyRegistry: createDirectoryPolicyRegistry(join(config.dataDir, "policy-registry")),
     logger,
   });
   const started = await runtime.start();

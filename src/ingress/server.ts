@@ -17,7 +17,7 @@ import { scopeOfToken, type Scope } from "../credentials.ts";
 import { bytesToHex, hexToBytes } from "../ledger/hash.ts";
 import { inclusionProof, merkleRoot } from "../ledger/merkle.ts";
 import { accountIdPattern, PLATFORM_LEDGER, type LedgerId } from "../ledger/receipt.ts";
-import { Marketplace, MarketplaceEvent } from "../runtime/marketplace.ts";
+import { Marketplace, MarketplaceEvent, ref } from "../runtime/marketplace.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { ApiError, ApiErrorCode } from "./api-error.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
@@ -55,7 +55,25 @@ function zodMessage(error: z.ZodError): string {
 
 /** Builds the Fastify app around a started runtime. */
 export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions = {}): { app: FastifyInstance; metrics: Metrics } {
-  const health: () => HealthView = options.health ?? (() => ({ degraded: false, store: "ok" }));
+  const health: () => HealthView =
+    options.health ??
+    (() => {
+      const h = rt.health.state();
+      return {
+        degraded: h.degraded,
+        store: h.store,
+        details: {
+          health: {
+            consecutive_failures: h.consecutiveFailures,
+            last_probe_at: h.lastProbeAt,
+            last_probe_ms: h.lastProbeMs,
+            last_error: h.lastError,
+            safe_mode_since: h.degradedSince,
+            actions_refused: h.actionsRefused,
+          },
+        },
+      };
+    });
   const metrics = createMetrics({
     governorsByState: () => {
       const counts: Record<string, number> = {};
@@ -190,12 +208,6 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     const started = performance.now();
     const account = accountParam(req, false);
     if (!rt.accepting) throw new ApiError(503, ApiErrorCode.shuttingDown, "Governor is not taking signals right now; retry shortly", { "retry-after": "5" });
-    if (health().degraded) {
-      metrics.signals.inc({ outcome: "safe_mode" });
-      throw new ApiError(503, ApiErrorCode.safeMode, "Governor is in safe mode (its store is failing): no action is taken; retry later", {
-        "retry-after": String(rt.config.retryAfterS),
-      });
-    }
     const parsed = SignalBody.safeParse(req.body);
     if (!parsed.success) throw new ApiError(400, ApiErrorCode.bodyInvalid, zodMessage(parsed.error));
     knownLedger(account);
@@ -222,6 +234,7 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
       availability: available ? "available" : "unavailable",
       ...(available ? {} : { unavailable_reason: h.degraded ? "safe_mode" : !rt.accepting ? "shutting_down" : s.state }),
       state: s.state,
+      mode: h.degraded || s.state === "degraded" ? "safe_mode" : "normal",
       sku_id: s.sku_id,
       plan: s.plan,
       policy_version: s.policy_version,
@@ -232,6 +245,35 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
       last_success_at: s.last_success_at,
       ledger_size: s.ledger_size,
     };
+  });
+
+  const ScaleBody = z.strictObject({ concurrency: z.number().int().min(1).max(10_000) });
+  app.post("/v1/tenants/:account/scale", { preHandler: auth("operator") }, async (req, reply) => {
+    const account = accountParam(req, false);
+    const parsed = ScaleBody.safeParse(req.body);
+    if (!parsed.success) throw new ApiError(400, ApiErrorCode.bodyInvalid, `${zodMessage(parsed.error)} (send {"concurrency": N}, N from 1 to 10000)`);
+    knownLedger(account);
+    const before = rt.host.status(account);
+    const { state, receipt } = await rt.host.scale(account, parsed.data.concurrency, "operator");
+    if (state !== "active") throw new ApiError(409, ApiErrorCode.tenantUnavailable, `the tenant is ${state}; only an active tenant can be scaled`);
+    if (receipt === null) return reply.status(200).send({ account_id: account, concurrency: before?.concurrency ?? parsed.data.concurrency, unchanged: true });
+    if (receipt.operation === "quota_exceeded") {
+      return reply.status(422).send({
+        error: {
+          code: "QUOTA_EXCEEDED",
+          message: `concurrency ${receipt.requested} is over the plan's maximum of ${receipt.limit}; nothing changed (a plan change raises the maximum)`,
+        },
+        receipt: ref(receipt),
+      });
+    }
+    if (receipt.operation !== "governor_scaled") throw new ApiError(500, ApiErrorCode.internal, "unexpected scale outcome");
+    return reply.status(200).send({
+      account_id: account,
+      previous_concurrency: receipt.previous_concurrency,
+      concurrency: receipt.concurrency,
+      cost_delta_usd: receipt.cost_delta_usd,
+      receipt: ref(receipt),
+    });
   });
 
   // ---- tenants: auditor ---------------------------------------------------
@@ -311,6 +353,71 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     if (head.size === 0) throw new ApiError(404, ApiErrorCode.tenantUnknown, `no ledger "${ledger}" exists here`);
   }
 
+  // ---- policies (GitOps) --------------------------------------------------
+
+  const flag = z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1" || v === "");
+  const PushQuery = z.strictObject({ force: flag, dry_run: flag, new_sku: flag });
+  const actorPattern = /^[A-Za-z0-9][A-Za-z0-9 ._@:/+-]{0,127}$/;
+  app.post("/v1/policies", { preHandler: auth("gitops"), bodyLimit: 4 * 1024 * 1024 }, async (req, reply) => {
+    const q = PushQuery.safeParse(req.query);
+    if (!q.success) throw new ApiError(400, ApiErrorCode.queryInvalid, `${zodMessage(q.error)} (use ?force=true, ?dry_run=true, ?new_sku=true)`);
+    const actor = header(req, "x-governor-actor");
+    if (actor !== undefined && !actorPattern.test(actor)) {
+      throw new ApiError(400, ApiErrorCode.queryInvalid, "x-governor-actor must be 1-128 printable characters naming who pushes (e.g. a pipeline or a user)");
+    }
+    const by = `${req.scope ?? "gitops"} token${actor === undefined ? "" : ` (${actor})`}`;
+    const result = await rt.policies.push(req.body, { force: q.data.force, dryRun: q.data.dry_run, allowNewSku: q.data.new_sku, by });
+    switch (result.kind) {
+      case "invalid":
+        return reply.status(result.code === "POLICY_UNKNOWN_SKU" ? 404 : 400).send({
+          error: {
+            code: result.code,
+            message: result.issues.map((i) => `${i.path}: ${i.message}`).slice(0, 10).join("; "),
+            issues: result.issues,
+          },
+          ...(result.receipt === null ? {} : { receipt: ref(result.receipt) }),
+        });
+      case "incompatible":
+        return reply.status(409).send({
+          error: {
+            code: result.immutable ? "POLICY_VERSION_CONFLICT" : "POLICY_INCOMPATIBLE",
+            message: result.immutable
+              ? `${result.reasons.join("; ")}`
+              : `not applied, nothing changed: ${result.reasons.join("; ")}; fix the policy, or push with --force (?force=true) to apply it anyway`,
+            reasons: result.reasons,
+          },
+          receipt: ref(result.receipt),
+        });
+      case "unchanged":
+        return reply.status(200).send({ status: "unchanged", sku_id: result.sku_id, policy_version: result.policy_version });
+      case "dry_run":
+        return reply.status(200).send({ status: "dry_run", compatible: result.compatible, reasons: result.reasons, diff: result.diff, compat_check_ms: result.compat_check_ms });
+      case "applied":
+        return reply.status(200).send({
+          status: "applied",
+          sku_id: result.sku_id,
+          previous_version: result.previous_version,
+          policy_version: result.policy_version,
+          forced: result.forced,
+          reasons_overridden: result.reasons_overridden,
+          governors: result.governors,
+          compat_check_ms: result.compat_check_ms,
+          broadcast_ms: result.broadcast_ms,
+        });
+    }
+  });
+
+  app.get("/v1/policies", { preHandler: auth("gitops", "operator") }, async () => ({
+    policies: rt.catalog.skus().map((sku) => ({ sku_id: sku, policy_version: rt.catalog.current(sku)?.version ?? null, versions: rt.catalog.versions(sku).sort() })),
+  }));
+
+  app.get("/v1/policies/:sku", { preHandler: auth("gitops", "operator") }, async (req) => {
+    const sku = (req.params as { sku: string }).sku;
+    const doc = rt.catalog.currentDocument(sku);
+    if (doc === undefined) throw new ApiError(404, "POLICY_UNKNOWN_SKU", `no policy exists for SKU "${sku.slice(0, 64)}" here`);
+    return doc;
+  });
+
   // ---- platform -----------------------------------------------------------
 
   app.get("/healthz", async () => ({ status: "ok" }));
@@ -387,7 +494,7 @@ function sendSignalReply(reply: FastifyReply, signalId: string, r: SignalReply, 
       throw new ApiError(refusalStatus[r.code] ?? 400, `SIGNAL_${r.code.toUpperCase()}`, r.reason);
     case "unavailable":
       if (r.reason === "degraded") {
-        throw new ApiError(503, ApiErrorCode.safeMode, "the tenant is in safe mode: no action is taken; retry later", { "retry-after": String(retryAfterS) });
+        throw new ApiError(503, ApiErrorCode.safeMode, "Governor is in safe mode (its ledger store is failing): no action is taken; retry later", { "retry-after": String(retryAfterS) });
       }
       if (r.reason === "not_provisioned") throw new ApiError(404, ApiErrorCode.tenantUnknown, "the tenant is not provisioned");
       if (r.reason === "decommissioning") {

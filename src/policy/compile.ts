@@ -40,5 +40,11 @@ export function compilePolicy(doc: PolicyDocument): PolicyView {
       permits: new Set(plan.actions),
     });
   }
-  return { skuId: doc.sku_id, version: doc.policy_version, plans, actions };
+  const scaling = {
+    queueDepthThreshold: doc.scaling.queue_depth_threshold,
+    oldestWaitMsThreshold: doc.scaling.oldest_wait_ms_threshold,
+    windowMs: doc.scaling.window_ms,
+    step: doc.scaling.step,
+  };
+  return { skuId: doc.sku_id, version: doc.policy_version, plans, actions, scaling };
 }

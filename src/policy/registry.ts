@@ -45,6 +45,28 @@ export class PolicyCatalog {
     return entry.view;
   }
 
+  /** Makes a version already added the current one of its SKU; false when it is not known. */
+  setCurrent(skuId: string, version: string): boolean {
+    if (this.#versions.get(skuId)?.has(version) !== true) return false;
+    this.#current.set(skuId, version);
+    return true;
+  }
+
+  /** The canonical JSON of a version, if known. */
+  canonicalOf(skuId: string, version: string): string | undefined {
+    return this.#versions.get(skuId)?.get(version)?.canonical;
+  }
+
+  /** The document of a version, if known. */
+  document(skuId: string, version: string): PolicyDocument | undefined {
+    return this.#versions.get(skuId)?.get(version)?.doc;
+  }
+
+  /** Every known version of a SKU. */
+  versions(skuId: string): string[] {
+    return [...(this.#versions.get(skuId)?.keys() ?? [])];
+  }
+
   /** The current policy of a SKU. */
   current(skuId: string): PolicyView | undefined {
     const version = this.#current.get(skuId);

@@ -10,14 +10,15 @@
  */
 import type { Logger } from "pino";
 import { createActor, type Actor } from "xstate";
-import type { SignalReply, Effect, OpenActionRef, RollbackCause } from "../../governors/decide.ts";
-import { initialGovernorState, oldestWaitMs, queueDepth, serializeState, deserializeState, type GovernorState, type SerializedGovernorState } from "../../governors/governor-state.ts";
+import { decidePolicyOffer, type SignalReply, type Effect, type OpenActionRef, type RollbackCause } from "../../governors/decide.ts";
+import { evolve, initialGovernorState, oldestWaitMs, queueDepth, serializeState, deserializeState, type GovernorState, type SerializedGovernorState } from "../../governors/governor-state.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
 import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
 import { tenantGovernor, type ArchivedCommand, type ChangePlanCommand, type GovernorEvent, type ProvisionCommand } from "../../governors/tenant-governor.ts";
 import { hexToBytes } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";
 import type { LedgerId, Receipt, ReceiptDraft } from "../ledger/receipt.ts";
+import type { TenantPolicyFacts } from "../policy/compat.ts";
 import type { AlertSink, Clock, LedgerStore } from "../ports.ts";
 import { HandlerError, type ActionContext, type ActionHandler } from "./handlers.ts";
 import { DeadlineQueue, type Deadline } from "./deadline-queue.ts";
@@ -45,6 +46,8 @@ export interface GovernorHostOptions {
   readonly exportArchive?: (ledger: LedgerId) => Promise<Omit<ArchivedCommand, "now">>;
   /** Hook for the decommission workflow: delete the signal channel. */
   readonly deleteChannel?: (ledger: LedgerId) => Promise<void>;
+  /** True while no action may start (safe mode). */
+  readonly held?: () => boolean;
 }
 
 export interface SignalInput {
@@ -103,6 +106,12 @@ export class GovernorHost {
   readonly #machine;
   #stopping = false;
   readonly #deadlines: DeadlineQueue;
+  /** While set, every receipt the host seals is also put here (to answer with it). */
+  #capture: Receipt[] | null = null;
+  /** Per governor: the `lastScale.at` whose window the scaler has judged. */
+  readonly #scaleJudged = new Map<string, number>();
+  /** Per governor: when the scaler last recorded `quota_exceeded` (once per window, not every tick). */
+  readonly #quotaNotedAt = new Map<string, number>();
   readonly #snapshotWrites = new Set<Promise<void>>();
 
   constructor(options: GovernorHostOptions) {
@@ -265,24 +274,30 @@ export class GovernorHost {
     const idleAfter = this.#o.idleAfterMs ?? 30_000;
     const now = this.#o.clock.now();
     for (const g of this.#governors.values()) {
-      if (g.actor === null || now - g.lastUsed < idleAfter) continue;
-      const snap = g.actor.getSnapshot();
-      const value = snap.value as LifecycleState;
-      const quiet =
-        (value === "new" || value === "active" || value === "suspended" || value === "degraded" || value === "decommissioned") &&
-        snap.context.gov.open.size === 0 &&
-        g.replyTo === null &&
-        g.deadlines.size === 0 &&
-        g.controllers.size === 0 &&
-        g.drainTimer === null &&
-        g.decommissionWaiters.length === 0 &&
-        !g.snapshotting &&
-        this.#o.writer.sealedSize(g.account) === this.#o.writer.durableSize(g.account);
-      if (!quiet) continue;
-      g.parked = { value, gov: snap.context.gov };
-      g.actor.stop();
-      g.actor = null;
+      if (g.actor !== null && now - g.lastUsed >= idleAfter) this.#park(g);
     }
+  }
+
+  /** Releases a governor's actor if nothing is under way (state kept); true when parked. */
+  #park(g: Governor): boolean {
+    if (g.actor === null) return true;
+    const snap = g.actor.getSnapshot();
+    const value = snap.value as LifecycleState;
+    const quiet =
+      (value === "new" || value === "active" || value === "suspended" || value === "degraded" || value === "decommissioned") &&
+      snap.context.gov.open.size === 0 &&
+      g.replyTo === null &&
+      g.deadlines.size === 0 &&
+      g.controllers.size === 0 &&
+      g.drainTimer === null &&
+      g.decommissionWaiters.length === 0 &&
+      !g.snapshotting &&
+      this.#o.writer.sealedSize(g.account) === this.#o.writer.durableSize(g.account);
+    if (!quiet) return false;
+    g.parked = { value, gov: snap.context.gov };
+    g.actor.stop();
+    g.actor = null;
+    return true;
   }
 
   #sweeper: { cancel(): void } | null = null;
@@ -296,7 +311,7 @@ export class GovernorHost {
   }
 
   #limits() {
-    return { maxParamsBytes: this.#o.maxParamsBytes ?? 16 * 1024 };
+    return { maxParamsBytes: this.#o.maxParamsBytes ?? 16 * 1024, ...(this.#o.held ? { held: this.#o.held } : {}) };
   }
 
   #snapshotEvery(): number {
@@ -317,6 +332,7 @@ export class GovernorHost {
 
   #record(g: Governor, draft: ReceiptDraft): void {
     const receipt = this.#o.writer.seal(g.account, draft);
+    this.#capture?.push(receipt);
     // Applied at once (the actor queues it after the current step): the next command sees it.
     this.#actor(g).send({ type: "RECORDED", receipt, now: this.#o.clock.now() });
   }
@@ -363,6 +379,11 @@ export class GovernorHost {
     };
     if (handler === undefined) {
       settle({ type: "HANDLER_FAILED", actionId: e.action.actionId, now: this.#o.clock.now(), code: "unknown_handler", message: `no handler named "${e.action.handler}"`, recoverable: false });
+      return;
+    }
+    if (this.#o.held?.() === true) {
+      // Accepted just before safe mode began: it is not run while degraded, and says so in its terminal receipt.
+      settle({ type: "HANDLER_FAILED", actionId: e.action.actionId, now: this.#o.clock.now(), code: "safe_mode", message: "not run: Governor entered safe mode (its ledger store is failing) before the action started", recoverable: false });
       return;
     }
     let running: Promise<unknown>;
@@ -575,6 +596,139 @@ export class GovernorHost {
     } catch (err) {
       for (const w of g.decommissionWaiters.splice(0)) w.reject(err as Error);
     }
+  }
+
+  /**
+   * Sets a governor's concurrency (an operator's request, or the scaler's):
+   * `governor_scaled` within the plan's maximum, `quota_exceeded` over it.
+   * Resolves once the receipt is durable; null when nothing changed.
+   */
+  async scale(account: string, concurrency: number, reason: "operator" | "lag" | "revert"): Promise<{ state: LifecycleState; receipt: Receipt | null }> {
+    const g = this.#governors.get(account);
+    if (g === undefined) throw new UnknownTenantError(account);
+    const { value, gov } = this.#view(g);
+    if (value !== "active") return { state: value, receipt: null };
+    const now = this.#o.clock.now();
+    const captured: Receipt[] = [];
+    this.#capture = captured;
+    try {
+      this.#send(g, { type: "SCALE", concurrency, reason, now, queueDepth: queueDepth(gov), oldestWaitMs: oldestWaitMs(gov, now) });
+    } finally {
+      this.#capture = null;
+    }
+    const receipt = captured.find((r) => r.operation === "governor_scaled" || r.operation === "quota_exceeded") ?? null;
+    if (receipt !== null) await this.#o.writer.durable(account);
+    return { state: value, receipt };
+  }
+
+  /**
+   * One pass of the scaler over the running governors. Lag over the policy's
+   * threshold adds `step` slots (or records `quota_exceeded` once a window);
+   * a window after a lag scale-up, lag that has not fallen restores the
+   * previous concurrency. Nothing is decided inside a window.
+   */
+  scaleTick(): { scaled: number; reverted: number; refused: number } {
+    const now = this.#o.clock.now();
+    const out = { scaled: 0, reverted: 0, refused: 0 };
+    for (const g of this.#governors.values()) {
+      if (g.actor === null) continue;
+      const snap = g.actor.getSnapshot();
+      const policy = snap.context.policy;
+      if (snap.value !== "active" || policy === null) continue;
+      const gov = snap.context.gov;
+      const plan = gov.plan === null ? undefined : policy.plans.get(gov.plan);
+      if (plan === undefined) continue;
+      const sc = policy.scaling;
+      const last = gov.lastScale;
+      if (last !== null && now - last.at < sc.windowMs) continue;
+      const depth = queueDepth(gov);
+      const wait = oldestWaitMs(gov, now);
+      const request = (concurrency: number, reason: "lag" | "revert") =>
+        this.#send(g, { type: "SCALE", concurrency, reason, now, queueDepth: depth, oldestWaitMs: wait });
+      if (last !== null && last.reason === "lag" && this.#scaleJudged.get(g.account) !== last.at) {
+        this.#scaleJudged.set(g.account, last.at);
+        if (depth > 0 && depth >= last.queueDepth && last.previous >= 1) {
+          request(last.previous, "revert");
+          out.reverted++;
+          continue;
+        }
+      }
+      if (depth < sc.queueDepthThreshold && wait < sc.oldestWaitMsThreshold) continue;
+      const wanted = gov.concurrency + sc.step;
+      if (wanted > plan.maxConcurrency) {
+        const noted = this.#quotaNotedAt.get(g.account);
+        if (noted !== undefined && now - noted < sc.windowMs) continue;
+        this.#quotaNotedAt.set(g.account, now);
+        out.refused++;
+      } else {
+        out.scaled++;
+      }
+      request(wanted, "lag");
+    }
+    return out;
+  }
+
+  /** After safe mode: every governor with waiting actions starts what its free slots allow. */
+  resumeQueues(): void {
+    const now = this.#o.clock.now();
+    for (const g of this.#governors.values()) {
+      if (g.actor === null) continue;
+      const gov = this.#view(g).gov;
+      if (gov.queue.length > gov.queueHead && gov.busy < gov.concurrency) this.#send(g, { type: "DRAIN_QUEUE", now });
+    }
+  }
+
+  /** The running tenants of a SKU as the policy compatibility check sees them. */
+  *policyTenants(skuId: string): Generator<TenantPolicyFacts> {
+    const month = new Date(this.#o.clock.now()).toISOString().slice(0, 7);
+    const none: readonly string[] = [];
+    for (const g of this.#governors.values()) {
+      const value = g.actor === null ? g.parked!.value : (g.actor.getSnapshot().value as LifecycleState);
+      const gov = g.actor === null ? g.parked!.gov : g.actor.getSnapshot().context.gov;
+      if (gov.skuId !== skuId || value === "new" || value === "decommissioned") continue;
+      let inFlight = none;
+      if (gov.open.size > 0) inFlight = Array.from(gov.open.values(), (a) => a.action);
+      yield { account: g.account, plan: gov.plan, usedThisMonth: gov.usageMonth === month ? gov.usageCount : 0, inFlight };
+    }
+  }
+
+  /**
+   * Offers a new policy version to every governor of its SKU. Each decides
+   * against its own state: `policy_upgraded` (it switches to the new version
+   * in one step, between two signals) or `policy_rollback` (it keeps the
+   * previous one). Resolves once every receipt is durable.
+   */
+  async offerPolicy(policy: PolicyView, forced: boolean): Promise<{ upgraded: number; rolledBack: number }> {
+    const now = this.#o.clock.now();
+    const touched: LedgerId[] = [];
+    let upgraded = 0;
+    let rolledBack = 0;
+    const count = (receipt: Receipt) => {
+      if (receipt.operation === "policy_upgraded") upgraded++;
+      else if (receipt.operation === "policy_rollback") rolledBack++;
+    };
+    for (const g of this.#governors.values()) {
+      const { value, gov } = this.#view(g);
+      if (gov.skuId !== policy.skuId || !(value === "active" || value === "suspended" || value === "degraded")) continue;
+      touched.push(g.account);
+      if (g.actor === null || this.#park(g)) {
+        // A parked governor has nothing under way: decide and apply without an actor.
+        for (const draft of decidePolicyOffer(gov, policy, forced, now).drafts) {
+          const receipt = this.#o.writer.seal(g.account, draft);
+          evolve(gov, receipt);
+          count(receipt);
+        }
+        continue;
+      }
+      const before = this.#o.writer.sealedSize(g.account);
+      this.#send(g, { type: "POLICY_OFFERED", policy, forced, now });
+      if (this.#o.writer.sealedSize(g.account) > before) {
+        if (this.#view(g).gov.policyVersion === policy.version) upgraded++;
+        else rolledBack++;
+      }
+    }
+    await Promise.all(touched.map((l) => this.#o.writer.durable(l)));
+    return { upgraded, rolledBack };
   }
 
   // ---- reading -----------------------------------------------------------

@@ -14,6 +14,7 @@ import { MerkleFrontier } from "../ledger/merkle.ts";
 import { signCheckpoint, type SignerKey } from "../ledger/checkpoint.ts";
 import { PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
 import { SeqConflictError, type AppendBatch, type Clock, type LedgerStore, type StoredCheckpoint } from "../ports.ts";
+import { drainSpool, type FileSpool, type SpoolEntry } from "./spool.ts";
 
 interface LedgerTail {
   readonly ledger: LedgerId;
@@ -53,6 +54,14 @@ export interface LedgerWriterOptions {
   readonly maxInFlight?: number;
   /** Called after each committed group with the receipts it made durable (metrics, benchmarks). */
   readonly onCommitted?: (receipts: readonly Receipt[]) => void;
+  /** Where receipts go while the store is down (safe mode). */
+  readonly spool?: FileSpool;
+  /**
+   * Checkpoints signed inside one commit of receipts (default 256): a commit
+   * that touches more ledgers leaves the rest to the trailing checkpoint
+   * pass, still within the interval, so signing never holds up durability.
+   */
+  readonly maxCheckpointsPerCommit?: number;
 }
 
 /** What the writer knows of a ledger when it takes it over. */
@@ -78,6 +87,11 @@ export class LedgerWriter {
   #broken = false;
   #checkpointTimer: { cancel(): void } | null = null;
   #closed = false;
+  /** Safe mode: receipts go to the local spool instead of the store. */
+  #spooling = false;
+  /** The spool is being drained: receipts wait in memory until it is empty. */
+  #draining = false;
+  #spoolChain: Promise<void> = Promise.resolve();
 
   constructor(opts: LedgerWriterOptions) {
     this.#opts = opts;
@@ -212,6 +226,12 @@ export class LedgerWriter {
    * find gaps; those are re-queued in order, never fenced.
    */
   async flush(): Promise<void> {
+    if (this.#draining) return;
+    if (this.#spooling) {
+      const run = this.#spoolChain.then(() => this.#toSpool());
+      this.#spoolChain = run.catch(() => {});
+      return run;
+    }
     const max = this.#opts.maxInFlight ?? 2;
     while (this.#inFlight.size >= max || (this.#broken && this.#inFlight.size > 0)) {
       await Promise.race(this.#inFlight).catch(() => {});
@@ -234,6 +254,84 @@ export class LedgerWriter {
     await Promise.allSettled(earlier);
   }
 
+  /** True while receipts go to the spool (safe mode). */
+  get spooling(): boolean {
+    return this.#spooling;
+  }
+
+  /**
+   * Safe mode: from now on receipts are made durable in the local spool
+   * (fsynced, in chain order) instead of the store. Commits already under way
+   * are let finish or fail first (the store's calls have deadlines), so the
+   * spool continues exactly where the store stopped.
+   */
+  enterSpoolMode(): void {
+    if (this.#spooling || this.#opts.spool === undefined) return;
+    this.#spooling = true;
+    this.#retry?.cancel();
+    this.#retry = null;
+    this.#scheduleFlush();
+  }
+
+  /**
+   * The store answers again: moves the spool into it in order, then goes
+   * back to committing to the store. Receipts sealed meanwhile wait in memory.
+   * Rejects (and stays in safe mode, spool kept) if the store fails again.
+   */
+  async leaveSpoolMode(): Promise<number> {
+    const spool = this.#opts.spool;
+    if (!this.#spooling || spool === undefined) return 0;
+    await this.#spoolChain;
+    this.#draining = true;
+    try {
+      const { receipts } = await drainSpool(this.#opts.store, spool, this.#opts.logger);
+      this.#spooling = false;
+      return receipts;
+    } finally {
+      this.#draining = false;
+      if (!this.#spooling) {
+        for (const tail of this.#tails.values()) {
+          if (!tail.fenced && tail.checkpointed < tail.sealed) this.#dirty.add(tail);
+        }
+      }
+      this.#scheduleFlush();
+    }
+  }
+
+  /** Writes every pending receipt to the spool; they are durable once it is fsynced. */
+  async #toSpool(): Promise<void> {
+    await Promise.allSettled(this.#inFlight);
+    const spool = this.#opts.spool!;
+    const entries: SpoolEntry[] = [];
+    const taken: { tail: LedgerTail; receipts: Receipt[] }[] = [];
+    for (const tail of this.#dirty) {
+      if (tail.fenced || tail.pending.length === 0) continue;
+      const receipts = tail.pending;
+      tail.pending = [];
+      for (const receipt of receipts) entries.push({ ledger: tail.ledger, receipt });
+      taken.push({ tail, receipts });
+      tail.submitted += receipts.length;
+    }
+    this.#dirty.clear();
+    if (entries.length === 0) return;
+    try {
+      await spool.append(entries);
+    } catch (err) {
+      for (const { tail, receipts } of taken) this.#requeue(tail, receipts);
+      this.#broken = false;
+      this.#opts.logger.fatal({ err, spool: spool.path }, "the safe-mode spool cannot be written; receipts stay in memory");
+      throw err;
+    }
+    for (const { tail, receipts } of taken) {
+      tail.durable += receipts.length;
+      const ready = tail.waiters.filter((w) => w.size <= tail.durable);
+      if (ready.length > 0) {
+        tail.waiters = tail.waiters.filter((w) => w.size > tail.durable);
+        for (const w of ready) w.run();
+      }
+    }
+  }
+
   /** Puts receipts of a failed or gapped commit back in front of what was sealed since, in seq order. */
   #requeue(tail: LedgerTail, receipts: Receipt[]): void {
     tail.pending = receipts.concat(tail.pending).sort((a, b) => a.seq - b.seq);
@@ -249,13 +347,16 @@ export class LedgerWriter {
     const batches: AppendBatch[] = [];
     const taken: { tail: LedgerTail; receipts: Receipt[]; checkpointSize: number }[] = [];
     let uncheckpointed = false;
+    let signBudget = this.#opts.maxCheckpointsPerCommit ?? 256;
     for (const tail of this.#dirty) {
       if (tail.fenced) continue;
       const receipts = tail.pending;
       tail.pending = [];
       const size = tail.submitted + receipts.length;
       let checkpoint: StoredCheckpoint | undefined;
-      if (size > tail.checkpointed && now - tail.lastCheckpointAt >= interval) {
+      // Checkpoint-only batches (the trailing pass) are never deferred.
+      const mayCheckpoint = receipts.length === 0 || signBudget-- > 0;
+      if (size > tail.checkpointed && now - tail.lastCheckpointAt >= interval && mayCheckpoint) {
         checkpoint = this.#checkpoint(tail, size);
         tail.lastCheckpointAt = now;
       }

@@ -174,6 +174,7 @@ export class Marketplace {
   }
 }
 
-function ref(r: Receipt) {
+/** How a response names a receipt: enough to fetch it and check it. */
+export function ref(r: Receipt) {
   return { ledger: r.ledger, seq: r.seq, operation: r.operation, hash: r.hash };
 }

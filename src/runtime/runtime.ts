@@ -13,12 +13,14 @@ import { exportLedgerArchive } from "../ledger/archive.ts";
 import { createUuidV7Source, hexToBytes } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";
 import { PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
-import { readPolicyDirectory } from "../policy/load.ts";
 import { PolicyCatalog } from "../policy/registry.ts";
-import { systemClock, type AlertSink, type ArchiveStore, type Clock, type LedgerStore, type SignalChannels } from "../ports.ts";
+import { PolicyRollout } from "../policy/rollout.ts";
+import { systemClock, type AlertSink, type ArchiveStore, type Clock, type LedgerStore, type PolicyRegistry, type SignalChannels } from "../ports.ts";
 import { GovernorHost, type SignalInput } from "./governor-host.ts";
 import { builtinHandlers, type ActionHandler } from "./handlers.ts";
+import { HealthMonitor } from "./health.ts";
 import { LedgerWriter } from "./ledger-writer.ts";
+import { drainSpool, FileSpool } from "./spool.ts";
 
 export interface RuntimeDeps {
   readonly config: Config;
@@ -26,6 +28,8 @@ export interface RuntimeDeps {
   readonly store: LedgerStore;
   readonly archives: ArchiveStore & { pathOf?(name: string): string };
   readonly channels: SignalChannels;
+  /** Every pushed policy version (embedded: a directory; GCP: a bucket). */
+  readonly policyRegistry: PolicyRegistry;
   readonly logger: Logger;
   readonly clock?: Clock;
   readonly alerts?: AlertSink;
@@ -45,6 +49,10 @@ export class Runtime {
   readonly writer: LedgerWriter;
   readonly host: GovernorHost;
   readonly catalog = new PolicyCatalog();
+  readonly policies: PolicyRollout;
+  readonly alerts: AlertSink;
+  readonly health: HealthMonitor;
+  readonly spool: FileSpool;
   readonly logger: Logger;
   readonly clock: Clock;
   readonly channels: SignalChannels;
@@ -52,6 +60,7 @@ export class Runtime {
   readonly #deps: RuntimeDeps;
   readonly #newId: () => string;
   #accepting = false;
+  #scaler: { cancel(): void } | null = null;
 
   constructor(deps: RuntimeDeps) {
     this.#deps = deps;
@@ -63,7 +72,10 @@ export class Runtime {
     this.credentials = deps.credentials;
     this.#newId = createUuidV7Source(() => this.clock.now());
     const alerts = deps.alerts ?? createLogAlertSink(deps.logger);
+    this.alerts = alerts;
+    this.spool = new FileSpool(join(deps.config.dataDir, "spool", "receipts.jsonl"));
     this.writer = new LedgerWriter({
+      spool: this.spool,
       store: deps.store,
       signers: deps.credentials.signers,
       originPrefix: deps.config.originPrefix,
@@ -84,6 +96,31 @@ export class Runtime {
       maxParamsBytes: deps.config.maxParamsBytes,
       exportArchive: (ledger) => this.#archive(ledger),
       deleteChannel: (ledger) => this.channels.delete(ledger),
+      held: () => this.health.degraded,
+    });
+    this.health = new HealthMonitor({
+      store: deps.store,
+      writer: this.writer,
+      clock: this.clock,
+      logger: deps.logger,
+      alerts,
+      intervalMs: deps.config.healthIntervalMs,
+      probeDeadlineMs: deps.config.probeDeadlineMs,
+      failureThreshold: deps.config.probeFailures,
+      sealPlatform: (draft) => this.writer.seal(PLATFORM_LEDGER as LedgerId, draft),
+      onCleared: () => this.host.resumeQueues(),
+    });
+    const handlers = deps.handlers ?? builtinHandlers;
+    this.policies = new PolicyRollout({
+      catalog: this.catalog,
+      registry: deps.policyRegistry,
+      handlerNames: () => handlers.keys(),
+      tenants: (sku) => this.host.policyTenants(sku),
+      offer: (policy, forced) => this.host.offerPolicy(policy, forced),
+      recordPlatform: (draft) => this.recordPlatform(draft),
+      alerts,
+      logger: deps.logger,
+      clock: this.clock,
     });
   }
 
@@ -91,9 +128,19 @@ export class Runtime {
     return this.#accepting;
   }
 
-  /** Loads policies, opens the platform ledger, rebuilds every governor, and starts taking work. */
-  async start(): Promise<{ governors: number; receiptsReplayed: number; policies: number }> {
-    const policies = await this.loadPolicies();
+  /**
+   * Loads the policy registry and the policies directory, opens the platform
+   * ledger, rebuilds every governor, pushes policy files that changed while
+   * the service was down, and starts taking work.
+   */
+  async start(): Promise<{ governors: number; receiptsReplayed: number; policies: number; spooledReceipts: number }> {
+    // Receipts spooled in safe mode by a process that died go into the ledger before anything is rebuilt.
+    const drained = await drainSpool(this.store, this.spool, this.logger);
+    await this.policies.loadRegistry();
+    const dir = this.config.policiesDir;
+    const dirExists = await stat(dir).then((s) => s.isDirectory(), () => false);
+    const files = dirExists ? await this.policies.readDirectory(dir) : { adopted: 0, toPush: [] };
+    if (!dirExists) this.logger.warn({ dir }, "no policies directory; no SKU can be provisioned until policies are pushed");
     const head = await this.store.head(PLATFORM_LEDGER as LedgerId);
     const checkpoint = await this.store.latestCheckpoint(PLATFORM_LEDGER as LedgerId);
     const hashes = await this.store.readHashes(PLATFORM_LEDGER as LedgerId);
@@ -105,32 +152,16 @@ export class Runtime {
       checkpointed: checkpoint?.size ?? 0,
     });
     const rebuilt = await this.host.start();
+    for (const { file, json } of files.toPush) await this.policies.pushFile(file, json);
     for (const account of this.host.accounts()) {
       const s = this.host.status(account);
       if (s !== undefined && s.state !== "decommissioned" && s.state !== "new") await this.channels.create(account);
     }
+    if (dirExists && this.config.policyWatch) this.policies.watch(dir);
+    this.health.start();
+    this.#startScaler();
     this.#accepting = true;
-    return { ...rebuilt, policies };
-  }
-
-  /** Loads every policy in the policies directory into the catalog; a bad file is logged and skipped. */
-  async loadPolicies(): Promise<number> {
-    const dir = this.config.policiesDir;
-    const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
-    if (!exists) {
-      this.logger.warn({ dir }, "no policies directory; no SKU can be provisioned until policies are pushed");
-      return 0;
-    }
-    let loaded = 0;
-    for (const result of await readPolicyDirectory(dir)) {
-      if (result.policy) {
-        this.catalog.add(result.policy);
-        loaded++;
-      } else {
-        this.logger.error({ file: result.file, issues: result.issues }, "policy file refused");
-      }
-    }
-    return loaded;
+    return { ...rebuilt, policies: this.catalog.skus().length, spooledReceipts: drained.receipts };
   }
 
   /** Records a receipt on the platform ledger and waits until it is durable. */
@@ -140,7 +171,22 @@ export class Runtime {
     return receipt;
   }
 
+  #startScaler(): void {
+    const every = this.config.scaleIntervalMs;
+    if (every <= 0) return;
+    const tick = () => {
+      if (!this.health.degraded) this.host.scaleTick();
+      this.#scaler = this.clock.setTimeout(tick, every);
+    };
+    this.#scaler = this.clock.setTimeout(tick, every);
+  }
+
+  /** Submits a signal. In safe mode it is refused at once (and counted): nothing runs while the store is failing. */
   signal(account: string, input: SignalInput, paramsBytes: number): Promise<SignalReply> {
+    if (this.health.degraded) {
+      this.health.countRefusal();
+      return Promise.resolve({ kind: "unavailable", reason: "degraded" });
+    }
     return this.host.signal(account, input, paramsBytes);
   }
 
@@ -181,7 +227,11 @@ export class Runtime {
   /** Stops intake, lets what runs finish (bounded), checkpoints and closes the store. */
   async stop(): Promise<void> {
     this.#accepting = false;
+    this.policies.close();
+    this.health.stop();
+    this.#scaler?.cancel();
     await this.host.stop({ drainMs: this.config.shutdownDrainMs });
+    await this.spool.close();
     await this.store.close();
   }
 

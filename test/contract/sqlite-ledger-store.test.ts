@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSqliteLedgerStore } from "../../src/adapters/embedded/sqlite-ledger-store.ts";
 import type { LedgerId, Receipt } from "../../src/ledger/receipt.ts";
 import { StoreUnavailableError } from "../../src/ports.ts";
+import { holdWriteLock } from "../support/sqlite-lock.ts";
 import { chain, describeLedgerStoreContract } from "./ledger-store.ts";
 
 describeLedgerStoreContract("embedded SQLite", async () => {
@@ -22,32 +22,6 @@ describeLedgerStoreContract("embedded SQLite", async () => {
     },
   };
 });
-
-/** Another process that takes the database's write lock and holds it until killed. */
-async function holdWriteLock(path: string): Promise<{ release(): Promise<void> }> {
-  const script = `
-    import { DatabaseSync } from "node:sqlite";
-    const db = new DatabaseSync(${JSON.stringify(path)});
-    db.exec("BEGIN IMMEDIATE");
-    process.stdout.write("locked\\n");
-    setInterval(() => {}, 60_000);
-  `;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
-  const exited = new Promise<void>((res) => child.once("exit", () => res()));
-  await new Promise<void>((res, rej) => {
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (d: string) => {
-      if (d.includes("locked")) res();
-    });
-    child.once("exit", (code) => rej(new Error(`the lock holder exited early (${code})`)));
-  });
-  return {
-    async release() {
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
-}
 
 describe("embedded SQLite store", () => {
   let dir: string;

@@ -65,11 +65,12 @@ export interface Spec {
 }
 
 /** Builds a governor from the given receipts (sealed here, in order) and returns a spec to drive it. */
-export function given(drafts: ReceiptDraft[], options: { policy?: PolicyView; now?: number } = {}): Spec {
+export function given(drafts: ReceiptDraft[], options: { policy?: PolicyView; policies?: PolicyView[]; now?: number; held?: () => boolean } = {}): Spec {
   const clock = new SimulatedClock();
   clock.set(options.now ?? T0);
   const policy = options.policy ?? testPolicy;
-  const resolvePolicy = (sku: string, version: string) => (sku === policy.skuId && version === policy.version ? policy : undefined);
+  const known = [policy, ...(options.policies ?? [])];
+  const resolvePolicy = (sku: string, version: string) => known.find((p) => p.skuId === sku && p.version === version);
   const ledger: Receipt[] = [];
   let counter = 0;
   const nextId = () => uuidV7(T0, new Uint8Array(10).fill(0).map((_, i) => (i === 9 ? counter++ & 0xff : i === 8 ? (counter >> 8) & 0xff : 0)));
@@ -87,7 +88,7 @@ export function given(drafts: ReceiptDraft[], options: { policy?: PolicyView; no
     return r;
   };
   for (const d of drafts) seal(d);
-  const limits = { maxParamsBytes: 1024 };
+  const limits = { maxParamsBytes: 1024, ...(options.held ? { held: options.held } : {}) };
   const initial = replay(restoreSnapshot({ account: ACCOUNT, resolvePolicy, limits, state: initialGovernorState(ACCOUNT) }, "new"), ledger);
   const recorded: Receipt[] = [];
   const effects: Effect[] = [];

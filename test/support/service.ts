@@ -3,9 +3,9 @@
  * free port with its own data directory, and talks to it over HTTP. Webhooks
  * are signed with the `standardwebhooks` library, as a marketplace would.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Webhook } from "standardwebhooks";
@@ -194,4 +194,18 @@ export async function eventually(check: () => Promise<boolean> | boolean, what: 
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Exports a ledger through the auditor API and verifies it offline with the CLI and the service's published keys; resolves with the CLI's exit code and output. */
+export async function verifyExported(service: Service, account: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const archive = join(scratchDir("governor-verify-"), `${account}.tar.gz`);
+  const res = await service.request("GET", `/v1/tenants/${account}/export`, { token: service.credentials.tokens.auditor });
+  if (res.status !== 200) throw new Error(`export ${account}: HTTP ${res.status} ${await res.text()}`);
+  writeFileSync(archive, Buffer.from(await res.arrayBuffer()));
+  const keys = (await (await service.request("GET", "/.well-known/governor/keys", { token: null })).text()).trim().split("\n");
+  return new Promise((resolveRun) => {
+    execFile(process.execPath, [cliPath, "verify", archive, ...keys.flatMap((k) => ["--key", k])], (err, stdout, stderr) => {
+      resolveRun({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
 }

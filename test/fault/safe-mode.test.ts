@@ -1,0 +1,183 @@
+/**
+ * Safe mode against a real failure: the service runs as a child process on
+ * the embedded store, and a second process takes the SQLite database's write
+ * lock (writes then fail as they would in production) and later releases it.
+ * Prints the detection and recovery figures beside their bounds.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { entitlementEvent, eventually, readLedger, scratchDir, startService, verifyExported, type Service } from "../support/service.ts";
+import { holdWriteLock } from "../support/sqlite-lock.ts";
+
+const INTERVAL = 400;
+const DEADLINE = 250;
+const FAILURES = 3;
+const env = {
+  GOVERNOR_HEALTH_INTERVAL_MS: String(INTERVAL),
+  GOVERNOR_PROBE_DEADLINE_MS: String(DEADLINE),
+  GOVERNOR_PROBE_FAILURES: String(FAILURES),
+  GOVERNOR_RETRY_AFTER_S: "7",
+};
+
+/** The tenants' action endpoint: answers after 600 ms, and notes when each action arrived. */
+const arrivals: { actionId: string; at: number }[] = [];
+let endpoint: Server;
+let policies: string;
+
+beforeAll(async () => {
+  endpoint = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      if (req.url === "/work") arrivals.push({ actionId: (JSON.parse(body) as { action_id: string }).action_id, at: Date.now() });
+      setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end("{}"), req.url === "/work" ? 600 : 5);
+    });
+  });
+  await new Promise<void>((r) => endpoint.listen(0, "127.0.0.1", r));
+  const port = (endpoint.address() as { port: number }).port;
+  policies = scratchDir("governor-policies-");
+  writeFileSync(
+    join(policies, "fragile.json"),
+    JSON.stringify({
+      sku_id: "fragile",
+      policy_version: "1.0.0",
+      actions: { work: { handler: "http", timeout_ms: 3000, config: { url: `http://127.0.0.1:${port}/work`, rollback_url: `http://127.0.0.1:${port}/undo` } } },
+      plans: { basic: { monthly_actions: 10_000, concurrent_actions: 8, max_concurrency: 8, cost_per_slot_usd: "0.10", actions: ["work"] } },
+    }),
+  );
+});
+afterAll(async () => {
+  await new Promise((r) => endpoint?.close(r));
+});
+
+const TERMINAL = new Set(["action_complete", "action_rolled_back", "action_failed", "action_refused"]);
+
+async function health(svc: Service) {
+  const ready = await svc.request("GET", "/readyz", { token: null });
+  return { status: ready.status, body: (await ready.json()) as { safe_mode: boolean }, retryAfter: ready.headers.get("retry-after") };
+}
+
+/** Every accepted signal of the tenant has exactly one terminal receipt. */
+function expectOneTerminalEach(ledger: Record<string, unknown>[], accepted: string[]) {
+  const terminals = new Map<string, number>();
+  for (const r of ledger) if (TERMINAL.has(String(r["operation"]))) terminals.set(String(r["signal_id"]), (terminals.get(String(r["signal_id"])) ?? 0) + 1);
+  for (const s of accepted) expect(terminals.get(s), `signal ${s}`).toBe(1);
+}
+
+describe("safe mode on a locked SQLite store", () => {
+  let svc: Service | undefined;
+  afterAll(async () => {
+    await svc?.kill();
+  });
+
+  it("detects, refuses explicitly, spools, recovers in order, and loses nothing", async () => {
+    svc = await startService({ policiesDir: policies, env });
+    const s = svc;
+    expect((await s.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", "sm-1", { sku: "fragile", plan: "basic" }))).status).toBe(201);
+    const signal = (id: string) => s.request("POST", "/v1/tenants/sm-1/signals", { token: s.credentials.tokens.tenant, body: { signal_id: id, action: "work" } });
+
+    // Actions in flight when the store fails: their outcomes must be spooled.
+    const accepted: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      expect((await signal(`before-${i}`)).status).toBe(202);
+      accepted.push(`before-${i}`);
+    }
+    const lock = await holdWriteLock(join(s.dataDir, "ledger.sqlite"));
+    const lockedAt = Date.now();
+    // A signal taken while the failure is not yet detected: accepted, but its action must not run in safe mode.
+    const during = signal("undetected-1");
+
+    await eventually(async () => (await health(s)).status === 503, "safe mode", 10_000);
+    const detectedMs = Date.now() - lockedAt;
+    const detectionBound = FAILURES * INTERVAL + DEADLINE;
+    expect((await health(s)).body.safe_mode).toBe(true);
+    const status = (await (await s.request("GET", "/v1/status", { token: s.credentials.tokens.operator })).json()) as Record<string, unknown>;
+    expect(status).toMatchObject({ status: "degraded", safe_mode: true, store: "down" });
+    const tenant = (await (await s.request("GET", "/v1/tenants/sm-1", { token: s.credentials.tokens.operator })).json()) as Record<string, unknown>;
+    expect(tenant).toMatchObject({ mode: "safe_mode", availability: "unavailable", unavailable_reason: "safe_mode" });
+
+    // Every submission is refused explicitly, with Retry-After.
+    let refused = 0;
+    for (let i = 0; i < 6; i++) {
+      const res = await signal(`refused-${i}`);
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("7");
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("SAFE_MODE");
+      refused++;
+    }
+    expect((await during).status).toBe(202);
+    accepted.push("undetected-1");
+    // The in-flight actions finish (600 ms) while the store is locked: their receipts go to the spool.
+    await new Promise((r) => setTimeout(r, 900));
+    const spool = join(s.dataDir, "spool", "receipts.jsonl");
+    const spooled = readFileSync(spool, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { ledger: string; receipt: Record<string, unknown> });
+    expect(spooled.map((e) => e.receipt["operation"])).toContain("degraded_mode");
+    expect(spooled.filter((e) => e.receipt["operation"] === "action_complete")).toHaveLength(4);
+    const safeFrom = Date.now();
+
+    await lock.release();
+    const releasedAt = Date.now();
+    await eventually(async () => (await health(s)).status === 200, "recovery", 10_000);
+    const recoveredMs = Date.now() - releasedAt;
+    const safeUntil = Date.now();
+    process.stdout.write(
+      `safe mode (embedded, lock held by another process): detection ${detectedMs} ms (bound ${detectionBound} ms = ${FAILURES} x ${INTERVAL} + ${DEADLINE}); ` +
+        `recovery ${recoveredMs} ms (bound ${INTERVAL} ms + poll); ${refused} refused; ${spooled.length} receipts spooled\n`,
+    );
+    expect(detectedMs).toBeLessThanOrEqual(detectionBound + 200);
+    expect(recoveredMs).toBeLessThanOrEqual(INTERVAL + 200);
+
+    // Nothing was executed while degraded: the undetected signal's action never reached the endpoint.
+    expect(arrivals.filter((a) => a.at >= safeFrom && a.at <= safeUntil)).toEqual([]);
+    const ledger = await readLedger(s, "sm-1");
+    const undetected = ledger.filter((r) => r["signal_id"] === "undetected-1");
+    expect(undetected.map((r) => r["operation"])).toEqual(["action_started", "action_failed"]);
+    expect(undetected[1]).toMatchObject({ code: "safe_mode", recoverable: false });
+    expect(arrivals.some((a) => a.actionId === undetected[0]!["action_id"])).toBe(false);
+    expectOneTerminalEach(ledger, accepted);
+    expect(ledger.filter((r) => String(r["signal_id"]).startsWith("refused-"))).toEqual([]);
+
+    // The platform ledger tells the story, in order; the spool is empty; both ledgers verify.
+    const platform = await readLedger(s, "_platform");
+    const modes = platform.filter((r) => String(r["operation"]).startsWith("degraded_mode"));
+    expect(modes.map((r) => r["operation"])).toEqual(["degraded_mode", "degraded_mode_cleared"]);
+    expect(modes[0]).toMatchObject({ scope: "store", consecutive_failures: FAILURES });
+    expect(modes[1]).toMatchObject({ scope: "store", actions_refused: refused });
+    expect(Number(modes[1]!["spooled_receipts"])).toBeGreaterThanOrEqual(spooled.length);
+    expect(readFileSync(spool, "utf8")).toBe("");
+    for (const ledgerId of ["sm-1", "_platform"]) expect((await verifyExported(s, ledgerId)).stdout).toMatch(/valid/);
+
+    // Intake resumed.
+    expect((await signal("after-1")).status).toBe(202);
+  }, 60_000);
+
+  it("a crash while degraded loses nothing: the spool is drained first on restart", async () => {
+    const first = await startService({ policiesDir: policies, env });
+    svc = first;
+    expect((await first.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", "sm-2", { sku: "fragile", plan: "basic" }))).status).toBe(201);
+    const accepted: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await first.request("POST", "/v1/tenants/sm-2/signals", { token: first.credentials.tokens.tenant, body: { signal_id: `k-${i}`, action: "work" } });
+      expect(res.status).toBe(202);
+      accepted.push(`k-${i}`);
+    }
+    const lock = await holdWriteLock(join(first.dataDir, "ledger.sqlite"));
+    await eventually(async () => (await health(first)).status === 503, "safe mode", 10_000);
+    const spool = join(first.dataDir, "spool", "receipts.jsonl");
+    await eventually(() => existsSync(spool) && readFileSync(spool, "utf8").split("\n").filter((l) => l.includes("action_complete")).length === 3, "the outcomes to be spooled", 10_000);
+    const spooled = readFileSync(spool, "utf8").split("\n").filter(Boolean).length;
+    await first.kill("SIGKILL");
+    await lock.release();
+
+    svc = await startService({ dataDir: first.dataDir, policiesDir: policies, env });
+    const ledger = await readLedger(svc, "sm-2");
+    expectOneTerminalEach(ledger, accepted);
+    expect(ledger.filter((r) => r["operation"] === "action_complete")).toHaveLength(3);
+    expect((await readLedger(svc, "_platform")).some((r) => r["operation"] === "degraded_mode")).toBe(true);
+    expect(readFileSync(spool, "utf8")).toBe("");
+    expect(svc.logs.some((l) => l.includes("spool drained into the ledger store") && l.includes(`"receipts":${spooled}`))).toBe(true);
+    for (const ledgerId of ["sm-2", "_platform"]) expect((await verifyExported(svc, ledgerId)).stdout).toMatch(/valid/);
+  }, 60_000);
+});
