@@ -98,6 +98,8 @@ interface Governor {
   decommissionWaiters: { resolve: () => void; reject: (e: Error) => void }[];
   lastSnapshotSeq: number;
   snapshotting: boolean;
+  /** Dropped (its ledger was written by another runtime): late callbacks of its effects are ignored. */
+  retired: boolean;
 }
 
 export class GovernorHost {
@@ -141,7 +143,8 @@ export class GovernorHost {
           const g = gov(context.gov.account);
           const to = g.replyTo;
           g.replyTo = null;
-          if (to !== null) this.#later(g, () => to(e.reply));
+          // If the decision never becomes durable the caller hears so, never silence.
+          if (to !== null) this.#later(g, () => to(e.reply), () => to({ kind: "unavailable", reason: "degraded" }));
         },
         alert: ({ context }, e) =>
           this.#later(gov(context.gov.account), () => this.#o.alerts.alert({ code: e.code, message: e.message, ledger: context.gov.account, details: e.details })),
@@ -211,7 +214,8 @@ export class GovernorHost {
     const page = 10_000;
     let replayed = 0;
     for (let seq = from; seq < head.size; seq += page) {
-      const receipts = await store.read(ledger, seq, page);
+      // Never past the head read above: another writer may be appending, and the writer resumes at that head.
+      const receipts = await store.read(ledger, seq, Math.min(page, head.size - seq));
       snapshot = replay(snapshot, receipts);
       for (const r of receipts) frontier.push(hexToBytes(r.hash));
       replayed += receipts.length;
@@ -243,6 +247,7 @@ export class GovernorHost {
       decommissionWaiters: [],
       lastSnapshotSeq: 0,
       snapshotting: false,
+      retired: false,
     };
     this.#governors.set(ledger, g);
     return g;
@@ -320,6 +325,7 @@ export class GovernorHost {
 
   /** Sends a command and takes a snapshot if one is due. */
   #send(g: Governor, event: GovernorEvent): void {
+    if (g.retired) return;
     const actor = this.#actor(g);
     g.lastUsed = this.#o.clock.now();
     actor.send(event);
@@ -337,9 +343,60 @@ export class GovernorHost {
     this.#actor(g).send({ type: "RECORDED", receipt, now: this.#o.clock.now() });
   }
 
-  /** Runs an effect once the receipts before it are durable. */
-  #later(g: Governor, run: () => void): void {
-    this.#o.writer.afterDurable(g.account, run, (err) => this.#o.logger.error({ ledger: g.account, err }, "effect dropped: its receipts could not be made durable"));
+  /** Runs an effect once the receipts before it are durable; if they never will be, the effect is dropped (and `failed` told). */
+  #later(g: Governor, run: () => void, failed?: () => void): void {
+    this.#o.writer.afterDurable(g.account, run, (err) => {
+      this.#o.logger.warn({ ledger: g.account, err: err.message }, "effect dropped: its receipts could not be made durable");
+      failed?.();
+    });
+  }
+
+  /** Ledgers being rebuilt after another writer appended to them: their signals are refused meanwhile. */
+  readonly #rebuilding = new Set<string>();
+
+  /**
+   * Another writer appended to this ledger (two runtimes on one store): this
+   * one's governor is out of date. It is dropped, with whatever it had not
+   * made durable (nothing of that ran or was acknowledged), and rebuilt from
+   * the ledger as the store has it. Signals are refused until it is back.
+   */
+  recoverFenced(ledger: LedgerId): void {
+    if (this.#rebuilding.has(ledger) || this.#stopping) return;
+    const g = this.#governors.get(ledger);
+    if (g === undefined) return;
+    this.#rebuilding.add(ledger);
+    this.#o.alerts.alert({ code: "ledger_fenced", message: `another writer appended to ledger ${ledger}; its governor is rebuilt from the store`, ledger });
+    g.retired = true;
+    for (const d of g.deadlines.values()) this.#deadlines.cancel(d);
+    for (const c of g.controllers.values()) c.abort();
+    g.drainTimer?.cancel();
+    const last = this.#view(g);
+    g.parked = { value: last.value, gov: last.gov };
+    g.actor?.stop();
+    g.actor = null;
+    for (const w of g.decommissionWaiters.splice(0)) w.reject(new Error(`ledger ${ledger} was written by another runtime; retry`));
+    const to = g.replyTo;
+    g.replyTo = null;
+    to?.({ kind: "unavailable", reason: "degraded" });
+    this.#governors.delete(ledger);
+    this.#o.writer.release(ledger);
+    this.#rebuild(ledger).then(
+      () => {
+        this.#rebuilding.delete(ledger);
+        // Deadlines live in the ledger: whoever writes it now resolves the actions still open when theirs pass.
+        const rebuilt = this.#governors.get(ledger);
+        if (rebuilt !== undefined) {
+          for (const a of this.#view(rebuilt).gov.open.values()) {
+            if (a.state === "running" && a.deadline !== null) this.#armDeadline(rebuilt, a.actionId, a.deadline);
+          }
+        }
+        this.#o.logger.info({ ledger }, "governor rebuilt after another writer's appends");
+      },
+      (err: unknown) => {
+        this.#rebuilding.delete(ledger);
+        this.#o.logger.error({ ledger, err }, "governor could not be rebuilt after another writer's appends");
+      },
+    );
   }
 
   #armDeadline(g: Governor, actionId: string, at: number): void {
@@ -481,24 +538,32 @@ export class GovernorHost {
   async provision(account: string, cmd: ProvisionCommand): Promise<Receipt | null> {
     const ledger = account as LedgerId;
     const g = await this.#ensure(ledger);
-    const before = this.#o.writer.sealedSize(ledger);
-    this.#send(g, { type: "PROVISION", ...cmd });
+    const receipt = this.#sendCapturing(g, { type: "PROVISION", ...cmd }).find((r) => r.operation === "entitlement_active") ?? null;
     await this.#o.writer.durable(ledger);
-    if (this.#o.writer.sealedSize(ledger) === before) return null;
-    const [receipt] = await this.#o.store.read(ledger, before, 1);
-    return receipt ?? null;
+    // A tenant just provisioned usually waits a while for its first signal: its actor is released now, not at the next sweep.
+    this.#park(g);
+    return receipt;
+  }
+
+  /** Sends a command and returns the receipts it sealed. */
+  #sendCapturing(g: Governor, event: GovernorEvent): Receipt[] {
+    const captured: Receipt[] = [];
+    this.#capture = captured;
+    try {
+      this.#send(g, event);
+    } finally {
+      this.#capture = null;
+    }
+    return captured;
   }
 
   /** Changes a tenant's plan; resolves once `entitlement_plan_changed` is durable. */
   async changePlan(account: string, cmd: ChangePlanCommand): Promise<Receipt | null> {
     const g = this.#governors.get(account);
     if (g === undefined) throw new UnknownTenantError(account);
-    const before = this.#o.writer.sealedSize(account);
-    this.#send(g, { type: "CHANGE_PLAN", ...cmd });
+    const receipt = this.#sendCapturing(g, { type: "CHANGE_PLAN", ...cmd }).find((r) => r.operation === "entitlement_plan_changed") ?? null;
     await this.#o.writer.durable(account);
-    if (this.#o.writer.sealedSize(account) === before) return null;
-    const [receipt] = await this.#o.store.read(account as LedgerId, before, 1);
-    return receipt ?? null;
+    return receipt;
   }
 
   /**
@@ -537,6 +602,7 @@ export class GovernorHost {
 
   /** Submits a signal; resolves with the governor's answer once its receipt (if any) is durable. */
   signal(account: string, input: SignalInput, paramsBytes: number): Promise<SignalReply> {
+    if (this.#rebuilding.has(account)) return Promise.resolve({ kind: "unavailable", reason: "degraded" });
     const g = this.#governors.get(account);
     if (g === undefined) return Promise.reject(new UnknownTenantError(account));
     return new Promise<SignalReply>((resolve, reject) => {
@@ -609,13 +675,7 @@ export class GovernorHost {
     const { value, gov } = this.#view(g);
     if (value !== "active") return { state: value, receipt: null };
     const now = this.#o.clock.now();
-    const captured: Receipt[] = [];
-    this.#capture = captured;
-    try {
-      this.#send(g, { type: "SCALE", concurrency, reason, now, queueDepth: queueDepth(gov), oldestWaitMs: oldestWaitMs(gov, now) });
-    } finally {
-      this.#capture = null;
-    }
+    const captured = this.#sendCapturing(g, { type: "SCALE", concurrency, reason, now, queueDepth: queueDepth(gov), oldestWaitMs: oldestWaitMs(gov, now) });
     const receipt = captured.find((r) => r.operation === "governor_scaled" || r.operation === "quota_exceeded") ?? null;
     if (receipt !== null) await this.#o.writer.durable(account);
     return { state: value, receipt };

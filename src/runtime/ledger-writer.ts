@@ -52,6 +52,8 @@ export interface LedgerWriterOptions {
   readonly onStoreError?: (err: Error) => void;
   /** Commits that may be under way at once (default 2): the next group is sent while one is in the store. */
   readonly maxInFlight?: number;
+  /** Called when another writer appended to a ledger: this writer stops writing it (the ledger must be rebuilt). */
+  readonly onFenced?: (ledger: LedgerId, err: SeqConflictError) => void;
   /** Called after each committed group with the receipts it made durable (metrics, benchmarks). */
   readonly onCommitted?: (receipts: readonly Receipt[]) => void;
   /** Where receipts go while the store is down (safe mode). */
@@ -394,6 +396,8 @@ export class LedgerWriter {
         tail.fenced = conflict;
         this.#opts.logger.error({ ledger: tail.ledger, err: conflict }, "another writer appended to this ledger; it must be rebuilt");
         for (const w of tail.waiters.splice(0)) w.fail(conflict);
+        // A tail already released (its ledger is being rebuilt) says nothing about the ledger now.
+        if (this.#tails.get(tail.ledger) === tail) this.#opts.onFenced?.(tail.ledger, conflict);
         continue;
       }
       tail.durable += receipts.length;

@@ -83,6 +83,7 @@ export class Runtime {
       newId: this.#newId,
       logger: deps.logger,
       checkpointIntervalMs: deps.config.checkpointIntervalMs,
+      onFenced: (ledger) => this.host.recoverFenced(ledger),
     });
     this.host = new GovernorHost({
       store: deps.store,

@@ -46,8 +46,7 @@ function open(timeout: number): DatabaseSync {
   return db;
 }
 
-const db = open(config.busyTimeoutMs);
-db.exec(`
+const SCHEMA = `
   CREATE TABLE IF NOT EXISTS receipts (
     id INTEGER PRIMARY KEY, ledger TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL);
   CREATE UNIQUE INDEX IF NOT EXISTS receipts_ledger_seq ON receipts (ledger, seq);
@@ -58,7 +57,35 @@ db.exec(`
   CREATE TABLE IF NOT EXISTS snapshots (
     ledger TEXT PRIMARY KEY, seq INTEGER NOT NULL, last_hash TEXT NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
-`);
+`;
+
+/**
+ * Opens the database and creates its schema in one write transaction. Two
+ * processes opening a new database at once race for the WAL switch and the
+ * schema; the loser may get SQLITE_BUSY or SQLITE_SCHEMA without the busy
+ * handler being asked, so opening is retried until the busy timeout.
+ */
+function initialize(): DatabaseSync {
+  const until = Date.now() + Math.max(config.busyTimeoutMs, 2000);
+  for (;;) {
+    let handle: DatabaseSync | null = null;
+    try {
+      handle = open(config.busyTimeoutMs);
+      handle.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
+      return handle;
+    } catch (err) {
+      try {
+        handle?.close();
+      } catch {
+        // already unusable: nothing to release
+      }
+      if (Date.now() > until) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+}
+
+const db = initialize();
 
 const st = {
   size: db.prepare("SELECT seq FROM receipts WHERE ledger = ? ORDER BY seq DESC LIMIT 1"),
