@@ -67,14 +67,18 @@ function expectOneTerminalEach(ledger: Record<string, unknown>[], accepted: stri
 }
 
 describe("safe mode on a locked SQLite store", () => {
-  let svc: Service | undefined;
+  const started: Service[] = [];
+  const start = async (options: Parameters<typeof startService>[0]) => {
+    const s = await startService(options);
+    started.push(s);
+    return s;
+  };
   afterAll(async () => {
-    await svc?.kill();
+    for (const s of started) await s.kill();
   });
 
   it("detects, refuses explicitly, spools, recovers in order, and loses nothing", async () => {
-    svc = await startService({ policiesDir: policies, env });
-    const s = svc;
+    const s = await start({ policiesDir: policies, env });
     expect((await s.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", "sm-1", { sku: "fragile", plan: "basic" }))).status).toBe(201);
     const signal = (id: string) => s.request("POST", "/v1/tenants/sm-1/signals", { token: s.credentials.tokens.tenant, body: { signal_id: id, action: "work" } });
 
@@ -154,8 +158,7 @@ describe("safe mode on a locked SQLite store", () => {
   }, 60_000);
 
   it("a crash while degraded loses nothing: the spool is drained first on restart", async () => {
-    const first = await startService({ policiesDir: policies, env });
-    svc = first;
+    const first = await start({ policiesDir: policies, env });
     expect((await first.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", "sm-2", { sku: "fragile", plan: "basic" }))).status).toBe(201);
     const accepted: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -171,7 +174,7 @@ describe("safe mode on a locked SQLite store", () => {
     await first.kill("SIGKILL");
     await lock.release();
 
-    svc = await startService({ dataDir: first.dataDir, policiesDir: policies, env });
+    const svc = await start({ dataDir: first.dataDir, policiesDir: policies, env });
     const ledger = await readLedger(svc, "sm-2");
     expectOneTerminalEach(ledger, accepted);
     expect(ledger.filter((r) => r["operation"] === "action_complete")).toHaveLength(3);

@@ -14,7 +14,11 @@ export const repoRoot = resolve(import.meta.dirname, "../..");
 
 /** Temporary directories made for services and tests; removed after the test file (or when the process exits). */
 const scratchDirs = new Set<string>();
+/** Services started and not yet exited: none outlives its test file, whatever the test forgot. */
+const running = new Set<ChildProcess>();
 const removeScratch = () => {
+  for (const proc of running) proc.kill("SIGKILL");
+  running.clear();
   for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
   scratchDirs.clear();
 };
@@ -77,7 +81,13 @@ export async function startService(options: StartOptions = {}): Promise<Service>
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: string[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.once("exit", (code, signal) => res({ code, signal })));
+  running.add(proc);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    proc.once("exit", (code, signal) => {
+      running.delete(proc);
+      res({ code, signal });
+    }),
+  );
   const url = await new Promise<string>((res, rej) => {
     let buffer = "";
     const timer = setTimeout(() => {
