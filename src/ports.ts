@@ -94,6 +94,8 @@ export class StoreUnavailableError extends Error {
  * - reads return receipts exactly as appended.
  */
 export interface LedgerStore {
+  /** The most receipts one batch may hold, if the store has a limit (Firestore commits at most 500 writes). */
+  readonly maxBatchReceipts?: number;
   append(batch: AppendBatch): Promise<void>;
   /** Appends several batches; each is all-or-nothing on its own. Resolves with one outcome per batch, in order. */
   appendMany(batches: readonly AppendBatch[]): Promise<readonly (SeqConflictError | null)[]>;

@@ -38,6 +38,8 @@ export interface HealthView {
 
 export interface ServerOptions {
   readonly health?: () => HealthView;
+  /** The marketplace workflows, shared with other ingresses (a Pub/Sub procurement subscription). */
+  readonly marketplace?: Marketplace;
 }
 
 const SignalBody = z.strictObject({
@@ -90,7 +92,7 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     bodyLimit: rt.config.bodyLimitBytes,
     return503OnClosing: true,
   });
-  const marketplace = new Marketplace(rt);
+  const marketplace = options.marketplace ?? new Marketplace(rt);
   // Labelled children, looked up once per outcome rather than on every signal.
   const byOutcome = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
   const outcomeMetrics = (outcome: string) => {

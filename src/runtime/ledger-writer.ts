@@ -228,6 +228,12 @@ export class LedgerWriter {
    * find gaps; those are re-queued in order, never fenced.
    */
   async flush(): Promise<void> {
+    await this.#flushOnce();
+    // A store with a batch limit leaves receipts for the next commit: go on until none are left.
+    while (!this.#draining && !this.#spooling && [...this.#dirty].some((t) => t.pending.length > 0 && !t.fenced)) await this.#flushOnce();
+  }
+
+  async #flushOnce(): Promise<void> {
     if (this.#draining) return;
     if (this.#spooling) {
       const run = this.#spoolChain.then(() => this.#toSpool());
@@ -350,14 +356,22 @@ export class LedgerWriter {
     const taken: { tail: LedgerTail; receipts: Receipt[]; checkpointSize: number }[] = [];
     let uncheckpointed = false;
     let signBudget = this.#opts.maxCheckpointsPerCommit ?? 256;
+    const maxBatch = this.#opts.store.maxBatchReceipts ?? Number.POSITIVE_INFINITY;
+    const leftOver: LedgerTail[] = [];
     for (const tail of this.#dirty) {
       if (tail.fenced) continue;
-      const receipts = tail.pending;
+      let receipts = tail.pending;
       tail.pending = [];
+      if (receipts.length > maxBatch) {
+        // The store takes so many at once: the rest go in the next commit, in order.
+        tail.pending = receipts.slice(maxBatch);
+        receipts = receipts.slice(0, maxBatch);
+        leftOver.push(tail);
+      }
       const size = tail.submitted + receipts.length;
       let checkpoint: StoredCheckpoint | undefined;
-      // Checkpoint-only batches (the trailing pass) are never deferred.
-      const mayCheckpoint = receipts.length === 0 || signBudget-- > 0;
+      // Checkpoint-only batches (the trailing pass) are never deferred; a checkpoint covers everything sealed.
+      const mayCheckpoint = (receipts.length === 0 || signBudget-- > 0) && size === tail.sealed;
       if (size > tail.checkpointed && now - tail.lastCheckpointAt >= interval && mayCheckpoint) {
         checkpoint = this.#checkpoint(tail, size);
         tail.lastCheckpointAt = now;
@@ -371,6 +385,7 @@ export class LedgerWriter {
       tail.submitted = size;
     }
     this.#dirty.clear();
+    for (const tail of leftOver) this.#dirty.add(tail);
     if (batches.length === 0) {
       if (uncheckpointed) this.#armCheckpointTimer(interval);
       return;

@@ -1,0 +1,283 @@
+/**
+ * The ledger store on Firestore.
+ *
+ * Data model (collection names under an optional prefix, so several
+ * deployments or test runs can share one database):
+ * - `ledgers/{ledger}`: a marker, created with the ledger's first batch and
+ *   never written again (`listLedgers` lists these).
+ * - `ledgers/{ledger}/receipts/{seq, 12 digits}`: one document per receipt
+ *   (`body`: the receipt's JSON text exactly as appended, `seq`, `hash`),
+ *   written with `create()`: a document that exists makes the write fail, so
+ *   a second writer at the same seq fails instead of forking the chain. A
+ *   batch is one atomic commit of creates.
+ * - `ledgers/{ledger}/checkpoints/{size, 12 digits}`: the signed checkpoints.
+ * - `ledgers/{ledger}/meta/snapshot`: the replay snapshot (written every
+ *   10,000 receipts at most, so well under Firestore's one write per second
+ *   per document).
+ * - `_health/probe`: the health probe's record (written every probe interval).
+ *
+ * No document is written on every append: the head is not a counter but
+ * the last receipt (a query on `seq`, descending, limit 1).
+ *
+ * A gap (a batch starting past the end) is refused by checking that receipt
+ * `expectedSeq - 1` exists before the commit: receipts are never deleted, so
+ * what exists stays, and this instance remembers sizes it has seen to skip
+ * that read. A commit that failed on our side (a deadline) but landed is
+ * recognised when it is retried: the same documents with the same bodies are
+ * a success, not a conflict.
+ *
+ * Every call carries its own deadline (`callTimeoutMs`, the probe its own):
+ * a hung Firestore fails in seconds with `StoreUnavailableError`, not in the
+ * minutes a client library may wait.
+ */
+import { Firestore, type DocumentReference, type Settings } from "@google-cloud/firestore";
+import type { LedgerId, Receipt } from "../../ledger/receipt.ts";
+import {
+  LedgerStoreErrorCode,
+  SeqConflictError,
+  StoreUnavailableError,
+  type AppendBatch,
+  type LedgerHead,
+  type LedgerStore,
+  type StoredCheckpoint,
+  type StoredSnapshot,
+} from "../../ports.ts";
+import { genesisHash } from "../../ledger/hash.ts";
+
+export interface FirestoreLedgerStoreOptions {
+  readonly firestore: Firestore;
+  /** Prefix of every collection name (e.g. a test run's own namespace). */
+  readonly collectionPrefix?: string;
+  /** Deadline of every call but the probe (default 5 s). */
+  readonly callTimeoutMs?: number;
+}
+
+/** A Firestore client for Governor: the emulator when FIRESTORE_EMULATOR_HOST is set (the client reads it), else Google Cloud. */
+export function createFirestoreClient(options: { projectId?: string; preferRest?: boolean } = {}): Firestore {
+  const settings: Settings = { ignoreUndefinedProperties: true };
+  const projectId = options.projectId ?? process.env["GOOGLE_CLOUD_PROJECT"];
+  if (projectId !== undefined) settings.projectId = projectId;
+  if (options.preferRest !== undefined) settings.preferRest = options.preferRest;
+  return new Firestore(settings);
+}
+
+/** Largest batch: Firestore commits at most 500 writes (the receipts, a checkpoint, the ledger marker). */
+export const FIRESTORE_MAX_BATCH_RECEIPTS = 480;
+
+/** gRPC status codes that mean "not now" rather than "never". */
+const TRANSIENT = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 10 /* ABORTED */, 13 /* INTERNAL */, 14 /* UNAVAILABLE */]);
+const ALREADY_EXISTS = 6;
+
+const pad = (n: number) => String(n).padStart(12, "0");
+
+class BatchInvalidError extends Error {
+  readonly code = LedgerStoreErrorCode.invalid;
+  constructor(message: string) {
+    super(message);
+    this.name = "LedgerBatchInvalidError";
+  }
+}
+
+export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions): LedgerStore & { readonly maxBatchReceipts: number } {
+  const db = options.firestore;
+  const prefix = options.collectionPrefix ?? "";
+  const timeoutMs = options.callTimeoutMs ?? 5000;
+  const ledgers = db.collection(`${prefix}ledgers`);
+  const ledgerDoc = (ledger: string) => ledgers.doc(ledger);
+  const receipts = (ledger: string) => ledgerDoc(ledger).collection("receipts");
+  const checkpoints = (ledger: string) => ledgerDoc(ledger).collection("checkpoints");
+  const snapshotDoc = (ledger: string) => ledgerDoc(ledger).collection("meta").doc("snapshot");
+  const probeDoc = db.collection(`${prefix}_health`).doc("probe");
+  /** Sizes this instance knows each ledger has at least (receipts are never deleted: a lower bound stays true). */
+  const knownSize = new Map<string, number>();
+  /**
+   * Commits whose outcome this instance does not know (they failed or timed
+   * out on our side, and may have landed): `ledger/expectedSeq` → the bodies sent.
+   */
+  const uncertain = new Map<string, string[]>();
+  let closed = false;
+
+  /**
+   * Runs a call under a deadline; the client's own failures become
+   * StoreUnavailableError where they are transient. `call.timedOut` tells the
+   * work that its caller has been answered already (the work may go on).
+   */
+  const withDeadline = <T>(what: string, run: (call: { timedOut: boolean }) => Promise<T>, deadlineMs = timeoutMs): Promise<T> => {
+    if (closed) return Promise.reject(new StoreUnavailableError("the ledger store is closed"));
+    const call = { timedOut: false };
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        call.timedOut = true;
+        reject(new StoreUnavailableError(`Firestore did not answer ${what} within ${deadlineMs} ms`, { timeout: true }));
+      }, deadlineMs);
+      run(call).then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(mapError(what, err));
+        },
+      );
+    });
+  };
+
+  const mapError = (what: string, err: unknown): Error => {
+    if (err instanceof SeqConflictError || err instanceof BatchInvalidError || err instanceof StoreUnavailableError) return err;
+    const code = (err as { code?: unknown }).code;
+    const message = err instanceof Error ? err.message.split("\n")[0]! : String(err);
+    if (typeof code === "number" && TRANSIENT.has(code)) return new StoreUnavailableError(`Firestore ${what} failed: ${message}`, { cause: err });
+    if (typeof code !== "number") return new StoreUnavailableError(`Firestore ${what} failed: ${message}`, { cause: err });
+    return new Error(`Firestore ${what} failed: ${message}`, { cause: err });
+  };
+
+  const head = async (ledger: string): Promise<LedgerHead> => {
+    const snap = await receipts(ledger).orderBy("seq", "desc").limit(1).get();
+    const doc = snap.docs[0];
+    if (doc === undefined) return { size: 0, lastHash: genesisHash(ledger), lastTimestamp: null };
+    const last = JSON.parse(doc.get("body") as string) as Receipt;
+    knownSize.set(ledger, Math.max(knownSize.get(ledger) ?? 0, last.seq + 1));
+    return { size: last.seq + 1, lastHash: last.hash, lastTimestamp: last.timestamp };
+  };
+
+  const validate = (batch: AppendBatch): void => {
+    const n = batch.receipts.length;
+    if (n > FIRESTORE_MAX_BATCH_RECEIPTS) throw new BatchInvalidError(`a batch holds at most ${FIRESTORE_MAX_BATCH_RECEIPTS} receipts on Firestore; this one has ${n}`);
+    for (const [i, r] of batch.receipts.entries()) {
+      if (r.ledger !== batch.ledger) throw new BatchInvalidError(`receipt ${i} belongs to ledger ${r.ledger}, not ${batch.ledger}`);
+      if (r.seq !== batch.expectedSeq + i) throw new BatchInvalidError(`receipt ${i} has seq ${r.seq}; expected ${batch.expectedSeq + i}`);
+    }
+    if (batch.checkpoint !== undefined && batch.checkpoint.size !== batch.expectedSeq + n) {
+      throw new BatchInvalidError(`the checkpoint covers ${batch.checkpoint.size} receipts but the ledger has ${batch.expectedSeq + n} after this batch`);
+    }
+  };
+
+  /**
+   * True when this batch is a retry of a commit of ours whose outcome we did
+   * not learn, and that commit landed: every receipt is stored, byte for byte.
+   * Anything else that finds its documents taken is a conflict.
+   */
+  const landedEarlier = async (batch: AppendBatch, bodies: string[], sent: string[] | undefined): Promise<boolean> => {
+    if (sent === undefined || sent.length !== bodies.length || sent.some((b, i) => b !== bodies[i])) return false;
+    const docs = await db.getAll(...batch.receipts.map((r) => receipts(batch.ledger).doc(pad(r.seq))));
+    return docs.every((d, i) => d.exists && d.get("body") === bodies[i]);
+  };
+
+  const appendOne = async (batch: AppendBatch, call: { timedOut: boolean }): Promise<SeqConflictError | null> => {
+    validate(batch);
+    const { ledger, expectedSeq } = batch;
+    if (expectedSeq > 0 && (knownSize.get(ledger) ?? 0) < expectedSeq) {
+      const prev = await receipts(ledger).doc(pad(expectedSeq - 1)).get();
+      if (!prev.exists) return new SeqConflictError(ledger, expectedSeq, (await head(ledger)).size);
+    }
+    const bodies = batch.receipts.map((r) => JSON.stringify(r));
+    const write = db.batch();
+    if (expectedSeq === 0 && batch.receipts.length > 0) write.create(ledgerDoc(ledger), { ledger });
+    for (const [i, r] of batch.receipts.entries()) write.create(receipts(ledger).doc(pad(r.seq)), { seq: r.seq, hash: r.hash, body: bodies[i] });
+    if (batch.checkpoint !== undefined) write.set(checkpoints(ledger).doc(pad(batch.checkpoint.size)), { ...batch.checkpoint });
+    const key = `${ledger}/${expectedSeq}`;
+    const retry = uncertain.get(key);
+    // Until the commit answers, its outcome is unknown (a deadline may cut it short while it lands).
+    if (batch.receipts.length > 0) uncertain.set(key, bodies);
+    try {
+      await write.commit();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== ALREADY_EXISTS) throw err;
+      if (retry === undefined) uncertain.delete(key);
+      if (!(await landedEarlier(batch, bodies, retry))) {
+        uncertain.delete(key);
+        return new SeqConflictError(ledger, expectedSeq, (await head(ledger)).size);
+      }
+      if (batch.checkpoint !== undefined) await checkpoints(ledger).doc(pad(batch.checkpoint.size)).set({ ...batch.checkpoint });
+    }
+    // A commit that lands after its caller gave up stays "unknown" to the caller, who may retry it.
+    if (!call.timedOut) uncertain.delete(key);
+    knownSize.set(ledger, Math.max(knownSize.get(ledger) ?? 0, expectedSeq + batch.receipts.length));
+    return null;
+  };
+
+  const store: LedgerStore & { readonly maxBatchReceipts: number } = {
+    maxBatchReceipts: FIRESTORE_MAX_BATCH_RECEIPTS,
+    async append(batch) {
+      const conflict = await withDeadline("append", (call) => appendOne(batch, call));
+      if (conflict !== null) throw conflict;
+    },
+    appendMany(batches) {
+      // Each batch is its own atomic commit; they travel at once.
+      return withDeadline("append", (call) => Promise.all(batches.map((b) => appendOne(b, call))));
+    },
+    read(ledger, from, limit) {
+      return withDeadline("read", async () => {
+        if (limit <= 0) return [];
+        const snap = await receipts(ledger).where("seq", ">=", from).orderBy("seq").limit(limit).get();
+        return snap.docs.map((d) => JSON.parse(d.get("body") as string) as Receipt);
+      });
+    },
+    readHashes(ledger, from = 0, to = Number.MAX_SAFE_INTEGER) {
+      return withDeadline(
+        "readHashes",
+        async () => {
+          const out: string[] = [];
+          const page = 10_000;
+          for (let at = from; at < to; ) {
+            const snap = await receipts(ledger).where("seq", ">=", at).where("seq", "<", to).orderBy("seq").select("hash").limit(page).get();
+            for (const d of snap.docs) out.push(d.get("hash") as string);
+            if (snap.size < page) break;
+            at += snap.size;
+          }
+          return out;
+        },
+        Math.max(timeoutMs, 60_000),
+      );
+    },
+    head(ledger) {
+      return withDeadline("head", () => head(ledger));
+    },
+    latestCheckpoint(ledger) {
+      return withDeadline("latestCheckpoint", async () => {
+        const snap = await checkpoints(ledger).orderBy("size", "desc").limit(1).get();
+        const doc = snap.docs[0];
+        if (doc === undefined) return null;
+        return { size: doc.get("size") as number, root: doc.get("root") as string, note: doc.get("note") as string } satisfies StoredCheckpoint;
+      });
+    },
+    listLedgers() {
+      return withDeadline("listLedgers", async () => {
+        const refs: DocumentReference[] = await ledgers.listDocuments();
+        return refs.map((r) => r.id as LedgerId).sort();
+      });
+    },
+    putSnapshot(ledger, snapshot) {
+      return withDeadline("putSnapshot", async () => {
+        await snapshotDoc(ledger).set({ seq: snapshot.seq, lastHash: snapshot.lastHash, version: snapshot.version, state: JSON.stringify(snapshot.state) });
+      });
+    },
+    getSnapshot(ledger) {
+      return withDeadline("getSnapshot", async () => {
+        const doc = await snapshotDoc(ledger).get();
+        if (!doc.exists) return null;
+        return { seq: doc.get("seq") as number, lastHash: doc.get("lastHash") as string, version: doc.get("version") as string, state: JSON.parse(doc.get("state") as string) as unknown } satisfies StoredSnapshot;
+      });
+    },
+    probe(deadlineMs) {
+      return withDeadline(
+        "probe",
+        async () => {
+          const at = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+          await probeDoc.set({ at });
+          const back = await probeDoc.get();
+          if (back.get("at") !== at) throw new StoreUnavailableError("the probe read did not return the probe write");
+        },
+        deadlineMs,
+      );
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      // terminate() waits for calls under way; against a hung endpoint that is forever.
+      await Promise.race([db.terminate().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
+    },
+  };
+  return store;
+}

@@ -1,0 +1,106 @@
+/**
+ * The Firestore ledger store against the real Firestore emulator: the same
+ * contract suite as the embedded store, unchanged; deadlines against an
+ * endpoint that accepts connections and never answers; and a real emulator
+ * process suspended with SIGSTOP and resumed with SIGCONT.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:net";
+import { Firestore } from "@google-cloud/firestore";
+import { afterAll, describe, expect, it } from "vitest";
+import { createFirestoreClient, createFirestoreLedgerStore } from "../../src/adapters/gcp/firestore-ledger-store.ts";
+import type { LedgerId } from "../../src/ledger/receipt.ts";
+import { StoreUnavailableError } from "../../src/ports.ts";
+import { chain, describeLedgerStoreContract } from "../contract/ledger-store.ts";
+import { requireFirestoreEmulator, startPrivateFirestoreEmulator } from "../support/emulators.ts";
+
+const emulator = requireFirestoreEmulator();
+
+describeLedgerStoreContract("Firestore (emulator)", async () => {
+  // Every store under test gets collections of its own: runs and tests never see each other's data.
+  const collectionPrefix = `t${randomUUID().slice(0, 8)}-`;
+  const store = createFirestoreLedgerStore({ firestore: createFirestoreClient({ projectId: emulator.projectId }), collectionPrefix });
+  return {
+    store,
+    second: async () => createFirestoreLedgerStore({ firestore: createFirestoreClient({ projectId: emulator.projectId }), collectionPrefix }),
+    cleanup: () => store.close(),
+  };
+});
+
+/** A Firestore client for another endpoint: the emulator variable would take precedence over `host`, so it is set aside while the client is made. */
+function clientFor(host: string): Firestore {
+  const saved = process.env["FIRESTORE_EMULATOR_HOST"];
+  delete process.env["FIRESTORE_EMULATOR_HOST"];
+  try {
+    return new Firestore({ projectId: "governor-test", host, ssl: false, customHeaders: { Authorization: "Bearer owner" } });
+  } finally {
+    if (saved !== undefined) process.env["FIRESTORE_EMULATOR_HOST"] = saved;
+  }
+}
+
+/** A TCP server that accepts connections and never answers: a hung Firestore. */
+async function blackHole(): Promise<{ host: string; close(): void }> {
+  const server: Server = createServer((socket) => socket.on("error", () => {}));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  return { host: `127.0.0.1:${port}`, close: () => server.close() };
+}
+
+describe("Firestore store deadlines", () => {
+  it("fails a probe and an append against a hung endpoint within their deadlines, not the client's minutes", async () => {
+    const hole = await blackHole();
+    const firestore = clientFor(hole.host);
+    const store = createFirestoreLedgerStore({ firestore, callTimeoutMs: 800 });
+    try {
+      let t0 = performance.now();
+      const probed = await store.probe(500).catch((e: unknown) => e);
+      expect(probed).toBeInstanceOf(StoreUnavailableError);
+      expect((probed as StoreUnavailableError).code).toBe("LEDGER_STORE_TIMEOUT");
+      expect(performance.now() - t0).toBeLessThan(1500);
+      t0 = performance.now();
+      const ledger = "hung" as LedgerId;
+      const appended = await store.append({ ledger, expectedSeq: 0, receipts: chain(ledger, 2) }).catch((e: unknown) => e);
+      expect(appended).toBeInstanceOf(StoreUnavailableError);
+      expect(performance.now() - t0).toBeLessThan(1800);
+    } finally {
+      await store.close();
+      hole.close();
+    }
+  });
+});
+
+describe("Firestore store on a suspended emulator", () => {
+  const started: { stop(): Promise<void> }[] = [];
+  afterAll(async () => {
+    for (const s of started) await s.stop();
+  });
+
+  it("fails within the probe's deadline while the emulator is stopped (SIGSTOP), and answers again once it continues", async () => {
+    const own = await startPrivateFirestoreEmulator();
+    started.push(own);
+    const firestore = clientFor(own.host);
+    const store = createFirestoreLedgerStore({ firestore, callTimeoutMs: 1000 });
+    try {
+      await store.probe(2000);
+      const ledger = "stopped" as LedgerId;
+      const receipts = chain(ledger, 4);
+      await store.append({ ledger, expectedSeq: 0, receipts: receipts.slice(0, 2) });
+      process.kill(own.pid, "SIGSTOP");
+      const t0 = performance.now();
+      await expect(store.probe(1000)).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(performance.now() - t0).toBeLessThan(1600);
+      await expect(store.append({ ledger, expectedSeq: 2, receipts: receipts.slice(2) })).rejects.toBeInstanceOf(StoreUnavailableError);
+      process.kill(own.pid, "SIGCONT");
+      // The append that timed out on our side may land once the emulator runs again: a retry is then a success, not a conflict.
+      let recovered = false;
+      for (let i = 0; i < 50 && !recovered; i++) {
+        recovered = await store.probe(1000).then(() => true, () => false);
+      }
+      expect(recovered).toBe(true);
+      await store.append({ ledger, expectedSeq: 2, receipts: receipts.slice(2) });
+      expect(await store.read(ledger, 0, 10)).toEqual(receipts);
+    } finally {
+      await store.close();
+    }
+  }, 90_000);
+});
