@@ -62,6 +62,8 @@ wait_for Firestore "http://127.0.0.1:$firestore_port/" "$dir/firestore.log" "$di
 
 echo "start.sh: Firestore on 127.0.0.1:$firestore_port$([ "$only_firestore" = 1 ] || echo ", Pub/Sub on 127.0.0.1:$pubsub_port") (project $project; logs in $dir)" >&2
 echo "export GOVERNOR_EMULATOR_DIR='$dir'"
+# Against emulators there is no Google metadata server to ask for credentials.
+echo "export METADATA_SERVER_DETECTION='none'"
 echo "export GOOGLE_CLOUD_PROJECT='$project'"
 [ "$only_firestore" = 1 ] || echo "export PUBSUB_EMULATOR_HOST='127.0.0.1:$pubsub_port'"
 echo "export FIRESTORE_EMULATOR_HOST='127.0.0.1:$firestore_port'"

@@ -21,6 +21,7 @@ import { Marketplace, MarketplaceEvent, ref } from "../runtime/marketplace.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { ApiError, ApiErrorCode } from "./api-error.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { SignalBody } from "./signal-body.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -42,11 +43,6 @@ export interface ServerOptions {
   readonly marketplace?: Marketplace;
 }
 
-const SignalBody = z.strictObject({
-  signal_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$/, "expected 1-256 characters: letters, digits, '.', '_', ':', '-'"),
-  action: z.string().min(1).max(64),
-  params: z.record(z.string(), z.unknown()).default({}),
-});
 
 function zodMessage(error: z.ZodError): string {
   return error.issues

@@ -1,0 +1,227 @@
+/**
+ * Signals through Google Cloud Pub/Sub.
+ *
+ * Every tenant has a topic `tenants.{account}.signals`, a subscription
+ * `tenants.{account}.signals.governor` that the runtime consumes by streaming
+ * pull (flow control tied to the tenant's concurrency), and a dead-letter
+ * topic `tenants.{account}.signals.dead-letter` with a subscription that keeps
+ * what lands there. Provisioning creates them, cancellation deletes them.
+ *
+ * A message is acknowledged only once `onSignal` says so, and the runtime
+ * says so only once the signal's receipt is durable; "nack" (safe mode) makes
+ * Pub/Sub deliver it again later. A message that does not decode as a signal
+ * is nacked until its last allowed delivery; then `onUndeliverable` records it
+ * and it is published to the dead-letter topic (with the reason) and acked.
+ * The forwarding is done here rather than left to the subscription's
+ * dead-letter policy because the Pub/Sub emulator counts delivery attempts
+ * but does not forward; the policy stays on the subscription as the backstop
+ * for messages this process never gets to judge (it crashes on them, say).
+ *
+ * Marketplace procurement events can arrive on a subscription of their own,
+ * in Google Cloud Marketplace's message shape.
+ */
+import { PubSub, type Message, type Subscription, type Topic } from "@google-cloud/pubsub";
+import type { Logger } from "pino";
+import { SignalBody } from "../../ingress/signal-body.ts";
+import type { SignalChannels } from "../../ports.ts";
+import { MarketplaceEvent } from "../../runtime/marketplace.ts";
+
+/** A Pub/Sub client: the emulator when PUBSUB_EMULATOR_HOST is set (the client reads it), else Google Cloud. */
+export function createPubSubClient(options: { projectId?: string } = {}): PubSub {
+  const projectId = options.projectId ?? process.env["GOOGLE_CLOUD_PROJECT"];
+  return new PubSub(projectId === undefined ? {} : { projectId });
+}
+
+/** One delivery of a tenant's message, as the runtime sees it. */
+export interface Delivery {
+  readonly id: string;
+  readonly data: Buffer;
+  readonly attributes: Readonly<Record<string, string>>;
+  /** 1 on the first delivery (Pub/Sub counts it when the subscription has a dead-letter policy). */
+  readonly deliveryAttempt: number;
+  readonly publishTime: Date;
+}
+
+export interface PubSubChannelsOptions {
+  readonly pubsub: PubSub;
+  /** Judges a decoded signal: "ack" once its receipt is durable, "nack" to have it delivered again later. */
+  readonly onSignal: (account: string, signal: SignalBody, delivery: Delivery) => Promise<"ack" | "nack">;
+  /** A message that is not a signal; `final` on its last allowed delivery, just before it goes to the dead-letter topic. */
+  readonly onUndeliverable: (account: string, delivery: Delivery, reason: string, final: boolean) => Promise<void>;
+  /** Deliveries before a message is dead-lettered (Pub/Sub's minimum is 5). */
+  readonly maxDeliveryAttempts?: number;
+  /** Messages outstanding at once per tenant, from its concurrency (default 100). */
+  readonly maxMessages?: (account: string) => number;
+  /** Redelivery backoff after a nack (Pub/Sub's minimum is 0, its default 10 s). */
+  readonly minimumBackoffSeconds?: number;
+  readonly logger: Logger;
+}
+
+const ALREADY_EXISTS = 6;
+const NOT_FOUND = 5;
+
+export const topicName = (account: string) => `tenants.${account}.signals`;
+const subscriptionName = (account: string) => `${topicName(account)}.governor`;
+const deadLetterTopicName = (account: string) => `${topicName(account)}.dead-letter`;
+const deadLetterSubscriptionName = (account: string) => `${topicName(account)}.dead-letter.keep`;
+
+const code = (err: unknown) => (err as { code?: unknown }).code;
+async function ignoring<T>(codeToIgnore: number, run: () => Promise<T>): Promise<T | null> {
+  try {
+    return await run();
+  } catch (err) {
+    if (code(err) === codeToIgnore) return null;
+    throw err;
+  }
+}
+
+export interface PubSubChannels extends SignalChannels {
+  /** Applies a tenant's new concurrency to its flow control (reopens its stream). */
+  setFlowControl(account: string, maxMessages: number): void;
+  /** Stops consuming every subscription (resources stay). */
+  close(): Promise<void>;
+}
+
+export function createPubSubChannels(options: PubSubChannelsOptions): PubSubChannels {
+  const { pubsub, logger } = options;
+  const maxAttempts = options.maxDeliveryAttempts ?? 5;
+  const open = new Map<string, { subscription: Subscription; deadLetter: Topic; maxMessages: number }>();
+
+  const judge = async (account: string, deadLetter: Topic, message: Message) => {
+    const delivery: Delivery = {
+      id: message.id,
+      data: message.data,
+      attributes: message.attributes,
+      deliveryAttempt: message.deliveryAttempt > 0 ? message.deliveryAttempt : 1,
+      publishTime: message.publishTime,
+    };
+    let json: unknown;
+    let reason: string | null = null;
+    try {
+      json = JSON.parse(message.data.toString("utf8"));
+    } catch (err) {
+      reason = `the message is not JSON: ${(err as Error).message}`;
+    }
+    const parsed = reason === null ? SignalBody.safeParse(json) : null;
+    if (parsed !== null && !parsed.success) {
+      reason = `the message is not a signal: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "data"}: ${i.message}`).join("; ")}`;
+    }
+    if (parsed?.success) {
+      const verdict = await options.onSignal(account, parsed.data, delivery);
+      if (verdict === "ack") message.ack();
+      else message.nack();
+      return;
+    }
+    const final = delivery.deliveryAttempt >= maxAttempts;
+    await options.onUndeliverable(account, delivery, reason!, final);
+    if (!final) {
+      message.nack();
+      return;
+    }
+    await deadLetter.publishMessage({ data: message.data, attributes: { ...message.attributes, "governor-dead-letter-reason": reason!.slice(0, 1024), "governor-message-id": message.id } });
+    message.ack();
+  };
+
+  const consume = (account: string, maxMessages: number) => {
+    const deadLetter = pubsub.topic(deadLetterTopicName(account));
+    const subscription = pubsub.subscription(subscriptionName(account), {
+      flowControl: { maxMessages, allowExcessMessages: false },
+    });
+    subscription.on("message", (message: Message) => {
+      judge(account, deadLetter, message).catch((err: unknown) => {
+        logger.error({ account, message_id: message.id, err }, "a Pub/Sub message could not be handled; it will be delivered again");
+        message.nack();
+      });
+    });
+    subscription.on("error", (err: Error) => logger.error({ account, err }, "Pub/Sub subscription stream failed; the client reconnects"));
+    open.set(account, { subscription, deadLetter, maxMessages });
+  };
+
+  const maxMessagesOf = (account: string) => Math.max(1, options.maxMessages?.(account) ?? 100);
+
+  return {
+    async create(account) {
+      const topic = (await ignoring(ALREADY_EXISTS, async () => (await pubsub.createTopic(topicName(account)))[0])) ?? pubsub.topic(topicName(account));
+      const deadLetter =
+        (await ignoring(ALREADY_EXISTS, async () => (await pubsub.createTopic(deadLetterTopicName(account)))[0])) ?? pubsub.topic(deadLetterTopicName(account));
+      await ignoring(ALREADY_EXISTS, () => deadLetter.createSubscription(deadLetterSubscriptionName(account)));
+      await ignoring(ALREADY_EXISTS, () =>
+        topic.createSubscription(subscriptionName(account), {
+          ackDeadlineSeconds: 30,
+          deadLetterPolicy: { deadLetterTopic: deadLetter.name, maxDeliveryAttempts: maxAttempts },
+          retryPolicy: { minimumBackoff: { seconds: options.minimumBackoffSeconds ?? 1 }, maximumBackoff: { seconds: 60 } },
+        }),
+      );
+      if (!open.has(account)) consume(account, maxMessagesOf(account));
+      return topic.name;
+    },
+    async delete(account) {
+      const running = open.get(account);
+      open.delete(account);
+      await running?.subscription.close();
+      await ignoring(NOT_FOUND, () => pubsub.subscription(subscriptionName(account)).delete());
+      await ignoring(NOT_FOUND, () => pubsub.topic(topicName(account)).delete());
+      // The dead letters are kept: they are evidence, and cheap.
+    },
+    setFlowControl(account, maxMessages) {
+      const running = open.get(account);
+      if (running === undefined || running.maxMessages === maxMessages) return;
+      open.delete(account);
+      void running.subscription.close().then(() => {
+        if (!open.has(account)) consume(account, maxMessages);
+      });
+    },
+    async close() {
+      const all = [...open.values()];
+      open.clear();
+      await Promise.all(all.map((o) => o.subscription.close()));
+    },
+  };
+}
+
+export interface ProcurementOptions {
+  readonly pubsub: PubSub;
+  /** The procurement topic Google Cloud Marketplace publishes to, and our subscription on it. */
+  readonly topic: string;
+  readonly subscription: string;
+  /** Handles one event: "ack" when done (or permanently refused), "nack" to see it again. */
+  readonly onEvent: (event: MarketplaceEvent, delivery: Delivery) => Promise<"ack" | "nack">;
+  readonly logger: Logger;
+}
+
+/**
+ * Consumes Marketplace procurement events. A message that is not an event
+ * never becomes one: it is logged and acknowledged, not retried forever.
+ */
+export async function subscribeProcurement(options: ProcurementOptions): Promise<{ close(): Promise<void> }> {
+  const { pubsub, logger } = options;
+  const topic = (await ignoring(ALREADY_EXISTS, async () => (await pubsub.createTopic(options.topic))[0])) ?? pubsub.topic(options.topic);
+  await ignoring(ALREADY_EXISTS, () => topic.createSubscription(options.subscription, { ackDeadlineSeconds: 60 }));
+  const subscription = pubsub.subscription(options.subscription, { flowControl: { maxMessages: 50 } });
+  subscription.on("message", (message: Message) => {
+    const delivery: Delivery = { id: message.id, data: message.data, attributes: message.attributes, deliveryAttempt: message.deliveryAttempt || 1, publishTime: message.publishTime };
+    let parsed: ReturnType<typeof MarketplaceEvent.safeParse>;
+    try {
+      parsed = MarketplaceEvent.safeParse(JSON.parse(message.data.toString("utf8")));
+    } catch (err) {
+      logger.error({ message_id: message.id, code: "PROCUREMENT_EVENT_INVALID" }, `procurement message is not JSON (${(err as Error).message}); acknowledged and dropped`);
+      message.ack();
+      return;
+    }
+    if (!parsed.success) {
+      const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".") || "data"}: ${i.message}`);
+      logger.error({ message_id: message.id, code: "PROCUREMENT_EVENT_INVALID", issues }, "procurement message is not a Marketplace event; acknowledged and dropped");
+      message.ack();
+      return;
+    }
+    options.onEvent(parsed.data, delivery).then(
+      (verdict) => (verdict === "ack" ? message.ack() : message.nack()),
+      (err: unknown) => {
+        logger.error({ message_id: message.id, err }, "procurement event failed; it will be delivered again");
+        message.nack();
+      },
+    );
+  });
+  subscription.on("error", (err: Error) => logger.error({ err }, "procurement subscription stream failed; the client reconnects"));
+  return { close: () => subscription.close() };
+}

@@ -1,0 +1,161 @@
+/**
+ * The Pub/Sub adapter against the real Pub/Sub emulator: per-tenant topics
+ * and subscriptions, acknowledgement only on "ack", redelivery on "nack",
+ * flow control, poison messages to the dead-letter topic after the allowed
+ * deliveries, and Marketplace procurement events.
+ */
+import { randomUUID } from "node:crypto";
+import { pino } from "pino";
+import { afterAll, describe, expect, it } from "vitest";
+import { createPubSubChannels, createPubSubClient, subscribeProcurement, topicName, type Delivery } from "../../src/adapters/gcp/pubsub.ts";
+import type { SignalBody } from "../../src/ingress/signal-body.ts";
+import type { MarketplaceEvent } from "../../src/runtime/marketplace.ts";
+import { requirePubSubEmulator } from "../support/emulators.ts";
+
+const emulator = requirePubSubEmulator();
+const pubsub = createPubSubClient({ projectId: emulator.projectId });
+const logger = pino({ level: "silent" });
+const closers: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of closers) await c();
+  await pubsub.close();
+});
+
+const account = () => `ps-${randomUUID().slice(0, 8)}`;
+const until = async (check: () => boolean, what: string, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+const publish = (acct: string, data: unknown) =>
+  pubsub.topic(topicName(acct)).publishMessage({ data: Buffer.from(typeof data === "string" ? data : JSON.stringify(data)) });
+
+function channels(overrides: Partial<Parameters<typeof createPubSubChannels>[0]> = {}) {
+  const seen: { account: string; signal: SignalBody; delivery: Delivery }[] = [];
+  const undeliverable: { reason: string; final: boolean; attempt: number }[] = [];
+  const c = createPubSubChannels({
+    pubsub,
+    logger,
+    minimumBackoffSeconds: 0,
+    onSignal: async (acct, signal, delivery) => {
+      seen.push({ account: acct, signal, delivery });
+      return "ack";
+    },
+    onUndeliverable: async (_acct, delivery, reason, final) => {
+      undeliverable.push({ reason, final, attempt: delivery.deliveryAttempt });
+    },
+    ...overrides,
+  });
+  closers.push(() => c.close());
+  return { c, seen, undeliverable };
+}
+
+describe("Pub/Sub signal channels", () => {
+  it("creates a tenant's topic idempotently, delivers decoded signals, and deletes the topic", async () => {
+    const acct = account();
+    const { c, seen } = channels();
+    expect(await c.create(acct)).toBe(`projects/${emulator.projectId}/topics/tenants.${acct}.signals`);
+    expect(await c.create(acct)).toBe(`projects/${emulator.projectId}/topics/tenants.${acct}.signals`);
+    await publish(acct, { signal_id: "s-1", action: "noop", params: { n: 1 } });
+    await until(() => seen.length === 1, "the signal");
+    expect(seen[0]).toMatchObject({ account: acct, signal: { signal_id: "s-1", action: "noop", params: { n: 1 } }, delivery: { deliveryAttempt: 1 } });
+    // Acknowledged: not delivered again.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(seen).toHaveLength(1);
+    await c.delete(acct);
+    await c.delete(acct);
+    const [exists] = await pubsub.topic(topicName(acct)).exists();
+    expect(exists).toBe(false);
+  });
+
+  it("delivers a nacked signal again", async () => {
+    const acct = account();
+    let calls = 0;
+    const { c } = channels({ onSignal: async () => (++calls < 3 ? "nack" : "ack") });
+    await c.create(acct);
+    await publish(acct, { signal_id: "s-nack", action: "noop" });
+    await until(() => calls === 3, "three deliveries");
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(calls).toBe(3);
+  });
+
+  it("keeps at most maxMessages outstanding per tenant", async () => {
+    const acct = account();
+    let outstanding = 0;
+    let most = 0;
+    let done = 0;
+    const { c } = channels({
+      maxMessages: () => 2,
+      onSignal: async () => {
+        outstanding++;
+        most = Math.max(most, outstanding);
+        await new Promise((r) => setTimeout(r, 100));
+        outstanding--;
+        done++;
+        return "ack";
+      },
+    });
+    await c.create(acct);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => publish(acct, { signal_id: `f-${i}`, action: "noop" })));
+    await until(() => done === 10, "ten signals");
+    expect(most).toBe(2);
+  });
+
+  it("dead-letters a message that is not a signal after the allowed deliveries, exactly once, with the reason", async () => {
+    const acct = account();
+    const { c, undeliverable, seen } = channels();
+    await c.create(acct);
+    const dead: { data: string; attributes: Record<string, string> }[] = [];
+    const keep = pubsub.subscription(`${topicName(acct)}.dead-letter.keep`);
+    keep.on("message", (m) => {
+      dead.push({ data: m.data.toString(), attributes: m.attributes });
+      m.ack();
+    });
+    closers.push(() => keep.close());
+    await publish(acct, "{not json");
+    await until(() => dead.length === 1, "the dead letter", 20_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.data).toBe("{not json");
+    expect(dead[0]!.attributes["governor-dead-letter-reason"]).toMatch(/not JSON/);
+    expect(undeliverable.map((u) => [u.attempt, u.final])).toEqual([[1, false], [2, false], [3, false], [4, false], [5, true]]);
+    expect(seen).toEqual([]);
+  });
+
+  it("resumes consuming an existing subscription after a restart", async () => {
+    const acct = account();
+    const first = channels();
+    await first.c.create(acct);
+    await first.c.close();
+    await publish(acct, { signal_id: "while-down", action: "noop" });
+    const second = channels();
+    await second.c.create(acct);
+    await until(() => second.seen.length === 1, "the signal published while no one consumed");
+    expect(second.seen[0]!.signal.signal_id).toBe("while-down");
+  });
+});
+
+describe("Marketplace procurement events", () => {
+  it("hands valid events on and drops (logs) what is not an event", async () => {
+    const topic = `procurement-${randomUUID().slice(0, 8)}`;
+    const events: MarketplaceEvent[] = [];
+    const sub = await subscribeProcurement({
+      pubsub,
+      topic,
+      subscription: `${topic}.governor`,
+      logger,
+      onEvent: async (e) => {
+        events.push(e);
+        return "ack";
+      },
+    });
+    closers.push(() => sub.close());
+    const t = pubsub.topic(topic);
+    await t.publishMessage({ data: Buffer.from("garbage") });
+    await t.publishMessage({ json: { eventId: "e-1", eventType: "ENTITLEMENT_ACTIVE", entitlement: { id: "ent-1", account_id: "acme", sku_id: "demo", plan: "starter" } } });
+    await until(() => events.length === 1, "the event");
+    expect(events[0]).toMatchObject({ eventId: "e-1", eventType: "ENTITLEMENT_ACTIVE", entitlement: { account_id: "acme" } });
+  });
+});
