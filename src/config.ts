@@ -32,6 +32,14 @@ export const settings = {
   maxParamsBytes: { env: "GOVERNOR_MAX_PARAMS_BYTES", schema: int(2, 16 * 1024 * 1024), default: 16 * 1024, doc: "largest signal params accepted (JSON bytes)" },
   webhookToleranceS: { env: "GOVERNOR_WEBHOOK_TOLERANCE_S", schema: int(1, 86_400), default: 300, doc: "accepted clock skew of webhook timestamps" },
   checkpointIntervalMs: { env: "GOVERNOR_CHECKPOINT_INTERVAL_MS", schema: int(0, 60_000), default: 1000, doc: "a checkpoint follows every committed batch within this interval (at most one per ledger per interval)" },
+  gcpProject: { env: "GOOGLE_CLOUD_PROJECT", schema: z.string(), default: "", doc: "gcp: the Google Cloud project (required with --backend gcp)" },
+  archiveBucket: { env: "GOVERNOR_ARCHIVE_BUCKET", schema: z.string(), default: "", doc: "gcp: bucket for archives of cancelled tenants (required)" },
+  policyBucket: { env: "GOVERNOR_POLICY_BUCKET", schema: z.string(), default: "", doc: "gcp: bucket of the policy registry (required)" },
+  firestorePrefix: { env: "GOVERNOR_FIRESTORE_PREFIX", schema: z.string().regex(/^[A-Za-z0-9_-]*$/), default: "", doc: "gcp: prefix of Governor's Firestore collections" },
+  storeTimeoutMs: { env: "GOVERNOR_STORE_TIMEOUT_MS", schema: int(100, 120_000), default: 5000, doc: "gcp: deadline of every ledger store call" },
+  deliveryAttempts: { env: "GOVERNOR_PUBSUB_MAX_ATTEMPTS", schema: int(5, 100), default: 5, doc: "gcp: deliveries of an undecodable message before it is dead-lettered" },
+  procurementTopic: { env: "GOVERNOR_PROCUREMENT_TOPIC", schema: z.string(), default: "", doc: "gcp: Marketplace procurement topic (empty: webhooks only)" },
+  procurementSubscription: { env: "GOVERNOR_PROCUREMENT_SUBSCRIPTION", schema: z.string(), default: "governor-procurement", doc: "gcp: our subscription on the procurement topic" },
   retryAfterS: { env: "GOVERNOR_RETRY_AFTER_S", schema: int(1, 3600), default: 10, doc: "Retry-After sent with 503 in safe mode" },
 } as const;
 

@@ -172,4 +172,8 @@ export interface SignalChannels {
   create(account: string): Promise<string>;
   /** Deletes it. Idempotent. */
   delete(account: string): Promise<void>;
+  /** The tenant's concurrency changed: how much the channel lets through at once follows it. */
+  tune?(account: string, concurrency: number): void;
+  /** Stops taking signals from every channel (the channels themselves stay). */
+  close?(): Promise<void>;
 }

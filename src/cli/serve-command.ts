@@ -1,16 +1,13 @@
 /** `governor serve`: the service (`npm start`). */
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createDirectoryArchiveStore } from "../adapters/embedded/fs-archive-store.ts";
-import { createDirectoryPolicyRegistry } from "../adapters/embedded/fs-policy-registry.ts";
-import { createInProcessChannels } from "../adapters/embedded/in-process-channels.ts";
-import { createSqliteLedgerStore } from "../adapters/embedded/sqlite-ledger-store.ts";
 import { ConfigError, describeSettings, loadConfig } from "../config.ts";
 import { loadCredentials } from "../credentials.ts";
 import { buildServer } from "../ingress/server.ts";
 import { createLogger } from "../logger.ts";
+import { Marketplace } from "../runtime/marketplace.ts";
 import { Runtime } from "../runtime/runtime.ts";
+import { embeddedBackend, gcpBackend, type Backend } from "./backends.ts";
 
 export const summary = "run the service (what `npm start` runs)";
 
@@ -37,10 +34,6 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  if (config.backend !== "embedded") {
-    logger.fatal({ backend: config.backend }, "this build runs the embedded backend only; the gcp backend is not available yet");
-    return 2;
-  }
   let credentials;
   try {
     credentials = loadCredentials(config.dataDir);
@@ -51,19 +44,22 @@ export async function run(argv: string[]): Promise<number> {
   if (credentials.generated) {
     logger.warn({ path: credentials.path }, "first start: generated bearer tokens, a webhook secret and a signing key (mode 0600); read them from this file");
   }
-  const store = createSqliteLedgerStore({ path: join(config.dataDir, "ledger.sqlite") });
-  const runtime = new Runtime({
-    config,
-    credentials,
-    store,
-    archives: createDirectoryArchiveStore(join(config.dataDir, "archives")),
-    channels: createInProcessChannels(),
-    policyRegistry: createDirectoryPolicyRegistry(join(config.dataDir, "policy-registry")),
-    logger,
-  });
+  let backend: Backend;
+  try {
+    backend = config.backend === "gcp" ? gcpBackend(config, logger) : embeddedBackend(config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`governor serve: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const runtime = new Runtime({ config, credentials, ...backend, logger });
+  const marketplace = new Marketplace(runtime);
   const started = await runtime.start();
   logger.info(started, "governors rebuilt from their ledgers");
-  const { app } = buildServer(runtime, logger);
+  const { app } = buildServer(runtime, logger, { marketplace });
+  await backend.attach(runtime, marketplace);
   const address = await app.listen({ port: config.port, host: config.host });
   // With PORT=0 the port is chosen at start: tell whoever started us where we are.
   const addressFile = process.env["GOVERNOR_ADDRESS_FILE"];
@@ -76,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
     logger.info({ signal }, "stopping: intake closed, finishing in-flight actions");
     try {
       await app.close();
+      await backend.detach();
       await runtime.stop();
       logger.info("stopped cleanly");
       process.exit(0);

@@ -48,6 +48,8 @@ export interface GovernorHostOptions {
   readonly deleteChannel?: (ledger: LedgerId) => Promise<void>;
   /** True while no action may start (safe mode). */
   readonly held?: () => boolean;
+  /** Told when a governor's concurrency is set (provisioned, re-planned, scaled). */
+  readonly onConcurrency?: (account: string, concurrency: number) => void;
 }
 
 export interface SignalInput {
@@ -339,6 +341,10 @@ export class GovernorHost {
   #record(g: Governor, draft: ReceiptDraft): void {
     const receipt = this.#o.writer.seal(g.account, draft);
     this.#capture?.push(receipt);
+    if (this.#o.onConcurrency !== undefined && (receipt.operation === "governor_scaled" || receipt.operation === "entitlement_active" || receipt.operation === "entitlement_plan_changed")) {
+      const set = receipt.concurrency;
+      this.#later(g, () => this.#o.onConcurrency?.(g.account, set));
+    }
     // Applied at once (the actor queues it after the current step): the next command sees it.
     this.#actor(g).send({ type: "RECORDED", receipt, now: this.#o.clock.now() });
   }

@@ -98,6 +98,7 @@ export class Runtime {
       exportArchive: (ledger) => this.#archive(ledger),
       deleteChannel: (ledger) => this.channels.delete(ledger),
       held: () => this.health.degraded,
+      onConcurrency: (account, concurrency) => this.channels.tune?.(account, concurrency),
     });
     this.health = new HealthMonitor({
       store: deps.store,
@@ -189,6 +190,43 @@ export class Runtime {
       return Promise.resolve({ kind: "unavailable", reason: "degraded" });
     }
     return this.host.signal(account, input, paramsBytes);
+  }
+
+  /**
+   * A signal from a tenant's channel (Pub/Sub): "ack" once its outcome is
+   * durable (accepted, a repeat, or refused with a receipt); "nack" to have it
+   * delivered again later (safe mode, shutting down, being cancelled).
+   */
+  async fromChannel(account: string, signal: SignalInput, messageId: string): Promise<"ack" | "nack"> {
+    if (!this.#accepting) return "nack";
+    let reply: SignalReply;
+    try {
+      reply = await this.signal(account, signal, Buffer.byteLength(JSON.stringify(signal.params)));
+    } catch (err) {
+      if ((err as { code?: string }).code === "GOVERNOR_UNKNOWN_TENANT") {
+        this.logger.warn({ account, message_id: messageId }, "signal for a tenant that is not provisioned here; dropped");
+        return "ack";
+      }
+      throw err;
+    }
+    if (reply.kind !== "unavailable") return "ack";
+    if (reply.reason === "degraded" || reply.reason === "decommissioning") return "nack";
+    this.logger.warn({ account, message_id: messageId, signal_id: signal.signal_id, reason: reply.reason }, "signal for a tenant that takes none; dropped");
+    return "ack";
+  }
+
+  /** A channel message that is not a signal: on its last delivery, a refusal receipt on the tenant's ledger before it is dead-lettered. */
+  async undeliverable(account: string, messageId: string, reason: string, final: boolean): Promise<void> {
+    if (!final || !this.host.has(account)) return;
+    await this.host.record(account, {
+      operation: "action_refused",
+      status: "refused",
+      duration_ms: 0,
+      signal_id: `message-${messageId}`.replace(/[^A-Za-z0-9._:-]/g, "_").slice(0, 256),
+      action: "",
+      code: "invalid_params",
+      reason: `undeliverable message ${messageId}, sent to the dead-letter topic: ${reason}`.slice(0, 1024),
+    });
   }
 
   /** Exports a ledger's archive into the archive store under a name of its own. */

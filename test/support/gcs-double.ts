@@ -97,7 +97,8 @@ export async function startGcsDouble(): Promise<GcsDouble> {
 
   const handle = (req: IncomingMessage, body: Buffer, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://double");
-    const path = url.pathname;
+    // The client sends JSON API paths under /storage/v1 with `apiEndpoint`, and without it with STORAGE_EMULATOR_HOST.
+    const path = url.pathname.startsWith("/b/") ? `/storage/v1${url.pathname}` : url.pathname;
     const q = url.searchParams;
     let m: RegExpExecArray | null;
     if (req.method === "POST" && (m = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path))) {

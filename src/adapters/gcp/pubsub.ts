@@ -76,11 +76,16 @@ async function ignoring<T>(codeToIgnore: number, run: () => Promise<T>): Promise
 }
 
 export interface PubSubChannels extends SignalChannels {
-  /** Applies a tenant's new concurrency to its flow control (reopens its stream). */
+  /** Sets how many of a tenant's messages may be outstanding at once (reopens its stream). */
   setFlowControl(account: string, maxMessages: number): void;
+  /** Flow control follows concurrency: twice the slots (a queue's worth waiting), from 10 to 1,000 messages. */
+  tune(account: string, concurrency: number): void;
   /** Stops consuming every subscription (resources stay). */
   close(): Promise<void>;
 }
+
+/** Outstanding messages for a concurrency. */
+export const flowFor = (concurrency: number) => Math.min(1000, Math.max(10, 2 * concurrency));
 
 export function createPubSubChannels(options: PubSubChannelsOptions): PubSubChannels {
   const { pubsub, logger } = options;
@@ -162,6 +167,9 @@ export function createPubSubChannels(options: PubSubChannelsOptions): PubSubChan
       await ignoring(NOT_FOUND, () => pubsub.subscription(subscriptionName(account)).delete());
       await ignoring(NOT_FOUND, () => pubsub.topic(topicName(account)).delete());
       // The dead letters are kept: they are evidence, and cheap.
+    },
+    tune(account, concurrency) {
+      this.setFlowControl(account, flowFor(concurrency));
     },
     setFlowControl(account, maxMessages) {
       const running = open.get(account);
