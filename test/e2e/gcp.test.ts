@@ -94,6 +94,7 @@ describe("the service on the Google Cloud backend", () => {
   it("provisions from a Marketplace procurement event", async () => {
     await pubsub.topic(procurementTopic).publishMessage({ json: entitlementEvent("ENTITLEMENT_ACTIVE", B) });
     await eventually(async () => (await svc.request("GET", `/v1/tenants/${B}`, { token: svc.credentials.tokens.operator })).status === 200, "tenant B", 15_000);
+    expect((await readLedger(svc, B))[0]).toMatchObject({ operation: "entitlement_active", sku_id: "demo", plan: "starter" });
   });
 
   it("keeps pushed policy versions in the registry bucket", async () => {
