@@ -13,6 +13,7 @@ import type { LedgerId } from "../../src/ledger/receipt.ts";
 import { StoreUnavailableError } from "../../src/ports.ts";
 import { chain, describeLedgerStoreContract } from "../contract/ledger-store.ts";
 import { requireFirestoreEmulator, startPrivateFirestoreEmulator } from "../support/emulators.ts";
+import { twoWritersNeverFork } from "../support/two-writers.ts";
 
 const emulator = requireFirestoreEmulator();
 
@@ -103,4 +104,18 @@ describe("Firestore store on a suspended emulator", () => {
       await store.close();
     }
   }, 90_000);
+});
+
+describe("two runtimes on one Firestore", () => {
+  it("never fork a ledger: one wins each append, the other rebuilds and goes on", async () => {
+    const collectionPrefix = `tw${randomUUID().slice(0, 8)}-`;
+    const a = createFirestoreLedgerStore({ firestore: createFirestoreClient({ projectId: emulator.projectId }), collectionPrefix });
+    const b = createFirestoreLedgerStore({ firestore: createFirestoreClient({ projectId: emulator.projectId }), collectionPrefix });
+    try {
+      await expect(twoWritersNeverFork(a, b, "shared-fs" as LedgerId)).resolves.toBeUndefined();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
 });
