@@ -1,0 +1,89 @@
+/**
+ * Safe mode on the Google Cloud backend against a real failure: the service
+ * runs as a child process on its own Firestore emulator, which is suspended
+ * with SIGSTOP (every call hangs) and resumed with SIGCONT. Prints the
+ * detection and recovery figures beside their bounds.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPubSubClient, topicName } from "../../src/adapters/gcp/pubsub.ts";
+import { requirePubSubEmulator, startPrivateFirestoreEmulator } from "../support/emulators.ts";
+import { startGcsDouble, type GcsDouble } from "../support/gcs-double.ts";
+import { entitlementEvent, eventually, readLedger, startService, verifyExported, type Service } from "../support/service.ts";
+
+const INTERVAL = 500;
+const DEADLINE = 300;
+const FAILURES = 3;
+const pubsubEmulator = requirePubSubEmulator();
+const pubsub = createPubSubClient({ projectId: pubsubEmulator.projectId });
+let gcs: GcsDouble;
+let emulator: Awaited<ReturnType<typeof startPrivateFirestoreEmulator>>;
+let svc: Service | undefined;
+
+beforeAll(async () => {
+  gcs = await startGcsDouble();
+  emulator = await startPrivateFirestoreEmulator();
+}, 120_000);
+afterAll(async () => {
+  await svc?.kill();
+  await emulator?.stop();
+  await gcs?.close();
+  await pubsub.close();
+});
+
+describe("safe mode on a suspended Firestore", () => {
+  it("detects the hang, refuses and nacks, recovers in order, and the ledger verifies", async () => {
+    svc = await startService({
+      args: ["--backend", "gcp"],
+      env: {
+        FIRESTORE_EMULATOR_HOST: emulator.host,
+        GOOGLE_CLOUD_PROJECT: pubsubEmulator.projectId,
+        GOVERNOR_ARCHIVE_BUCKET: "archives",
+        GOVERNOR_POLICY_BUCKET: "policies",
+        STORAGE_EMULATOR_HOST: gcs.url,
+        GOVERNOR_HEALTH_INTERVAL_MS: String(INTERVAL),
+        GOVERNOR_PROBE_DEADLINE_MS: String(DEADLINE),
+        GOVERNOR_PROBE_FAILURES: String(FAILURES),
+        GOVERNOR_STORE_TIMEOUT_MS: "1000",
+      },
+    });
+    const s = svc;
+    const tenant = `sm-fs-${randomUUID().slice(0, 8)}`;
+    expect((await s.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", tenant))).status).toBe(201);
+    const signal = (id: string) => s.request("POST", `/v1/tenants/${tenant}/signals`, { token: s.credentials.tokens.tenant, body: { signal_id: id, action: "noop" } });
+    expect((await signal("before")).status).toBe(202);
+    const ready = async () => (await s.request("GET", "/readyz", { token: null })).status;
+
+    process.kill(emulator.pid, "SIGSTOP");
+    const stoppedAt = Date.now();
+    await eventually(async () => (await ready()) === 503, "safe mode", 15_000);
+    const detectedMs = Date.now() - stoppedAt;
+
+    const refused = await signal("during");
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).not.toBeNull();
+    // A signal published now is nacked, not lost: it is taken once the store is back.
+    await pubsub.topic(topicName(tenant)).publishMessage({ json: { signal_id: "published-during", action: "noop" } });
+    await new Promise((r) => setTimeout(r, 1000));
+
+    process.kill(emulator.pid, "SIGCONT");
+    const resumedAt = Date.now();
+    await eventually(async () => (await ready()) === 200, "recovery", 15_000);
+    const recoveredMs = Date.now() - resumedAt;
+    process.stdout.write(
+      `safe mode (Firestore emulator under SIGSTOP): detection ${detectedMs} ms (bound ${FAILURES * INTERVAL + DEADLINE} ms = ${FAILURES} x ${INTERVAL} + ${DEADLINE}); recovery ${recoveredMs} ms (bound ${INTERVAL} ms + poll)\n`,
+    );
+    expect(detectedMs).toBeLessThanOrEqual(FAILURES * INTERVAL + DEADLINE + 300);
+    expect(recoveredMs).toBeLessThanOrEqual(INTERVAL + 1500);
+
+    await eventually(async () => (await readLedger(s, tenant)).some((r) => r["signal_id"] === "published-during" && r["operation"] === "action_complete"), "the nacked signal to be taken", 30_000);
+    const ledger = await readLedger(s, tenant);
+    expect(ledger.filter((r) => r["signal_id"] === "during")).toEqual([]);
+    const platform = await readLedger(s, "_platform");
+    const modes = platform.filter((r) => String(r["operation"]).startsWith("degraded_mode")).map((r) => r["operation"]);
+    expect(modes).toEqual(["degraded_mode", "degraded_mode_cleared"]);
+    // The HTTP refusal, and each delivery of the published signal nacked meanwhile.
+    expect(Number(platform.find((r) => r["operation"] === "degraded_mode_cleared")?.["actions_refused"])).toBeGreaterThanOrEqual(2);
+    for (const l of [tenant, "_platform"]) expect((await verifyExported(s, l)).stdout).toMatch(/valid/);
+  }, 120_000);
+});
