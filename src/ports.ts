@@ -96,6 +96,8 @@ export class StoreUnavailableError extends Error {
 export interface LedgerStore {
   /** The most receipts one batch may hold, if the store has a limit (Firestore commits at most 500 writes). */
   readonly maxBatchReceipts?: number;
+  /** Group commits a writer may keep under way at once (default 2): a remote store hides its round trips with more. */
+  readonly commitsInFlight?: number;
   append(batch: AppendBatch): Promise<void>;
   /** Appends several batches; each is all-or-nothing on its own. Resolves with one outcome per batch, in order. */
   appendMany(batches: readonly AppendBatch[]): Promise<readonly (SeqConflictError | null)[]>;

@@ -240,7 +240,7 @@ export class LedgerWriter {
       this.#spoolChain = run.catch(() => {});
       return run;
     }
-    const max = this.#opts.maxInFlight ?? 2;
+    const max = this.#opts.maxInFlight ?? this.#opts.store.commitsInFlight ?? 2;
     while (this.#inFlight.size >= max || (this.#broken && this.#inFlight.size > 0)) {
       await Promise.race(this.#inFlight).catch(() => {});
     }

@@ -32,7 +32,7 @@ interface Runtime {
 }
 
 function runtime(name: string, store: LedgerStore): Runtime {
-  const logger = pino({ level: "silent" });
+  const logger = pino({ level: process.env["DEBUG_TW"] ? "warn" : "silent", base: { side: name } });
   const catalog = new PolicyCatalog();
   catalog.add(policy);
   const newId = createUuidV7Source(() => Date.now());
@@ -69,7 +69,8 @@ export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerSto
       // Mostly alternating, sometimes twice in a row: each side is often stale.
       const side = i % 3 === 2 ? a : i % 2 === 0 ? a : b;
       const signalId = `sig-${i}`;
-      for (let attempt = 0; attempt < 100; attempt++) {
+      // A side that lost a race rebuilds first: keep trying for a while (a slow store makes that take seconds).
+      for (const until = Date.now() + 15_000; Date.now() < until; ) {
         const reply = side.host.has(ledger) ? await side.host.signal(ledger, { signal_id: signalId, action: "noop", params: {} }, 2) : null;
         if (reply !== null && (reply.kind === "accepted" || reply.kind === "duplicate")) {
           accepted.add(signalId);
@@ -84,7 +85,7 @@ export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerSto
     await b.writer.flush();
     // A side that has not written since it went stale finds out with its next write.
     for (const side of [a, b, a]) {
-      for (let attempt = 0; attempt < 100; attempt++) {
+      for (const until = Date.now() + 15_000; Date.now() < until; ) {
         const reply = side.host.has(ledger) ? await side.host.signal(ledger, { signal_id: `final-${side.name}`, action: "noop", params: {} }, 2) : null;
         if (reply !== null && reply.kind !== "unavailable") {
           accepted.add(`final-${side.name}`);

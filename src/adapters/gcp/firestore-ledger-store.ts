@@ -50,6 +50,8 @@ export interface FirestoreLedgerStoreOptions {
   readonly collectionPrefix?: string;
   /** Deadline of every call but the probe (default 5 s). */
   readonly callTimeoutMs?: number;
+  /** Group commits the writer may keep under way (default 3). */
+  readonly commitsInFlight?: number;
 }
 
 /** A Firestore client for Governor: the emulator when FIRESTORE_EMULATOR_HOST is set (the client reads it), else Google Cloud. */
@@ -78,7 +80,7 @@ class BatchInvalidError extends Error {
   }
 }
 
-export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions): LedgerStore & { readonly maxBatchReceipts: number } {
+export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions): LedgerStore & { readonly maxBatchReceipts: number; readonly commitsInFlight: number } {
   const db = options.firestore;
   const prefix = options.collectionPrefix ?? "";
   const timeoutMs = options.callTimeoutMs ?? 5000;
@@ -201,15 +203,103 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
     return null;
   };
 
-  const store: LedgerStore & { readonly maxBatchReceipts: number } = {
+  /** Firestore writes a batch takes: its receipts, its checkpoint, and the ledger's marker with its first batch. */
+  const writesOf = (b: AppendBatch) => b.receipts.length + (b.checkpoint === undefined ? 0 : 1) + (b.expectedSeq === 0 && b.receipts.length > 0 ? 1 : 0);
+  const keyOf = (b: AppendBatch) => `${b.ledger}/${b.expectedSeq}`;
+
+  /**
+   * Several ledgers' batches in one Firestore commit (one round trip, and far
+   * less work for Firestore than a commit each). All of them or none: if one
+   * finds its documents taken, they are committed one by one instead, so only
+   * that one is left out.
+   */
+  const appendGroup = async (group: readonly AppendBatch[], call: { timedOut: boolean }): Promise<(SeqConflictError | null)[]> => {
+    for (const b of group) validate(b);
+    const unchecked = group.some((b) => b.expectedSeq > 0 && (knownSize.get(b.ledger) ?? 0) < b.expectedSeq);
+    if (group.length === 1 || unchecked) return Promise.all(group.map((b) => appendOne(b, call)));
+    const write = db.batch();
+    const prior = group.map((b) => uncertain.get(keyOf(b)));
+    for (const b of group) {
+      const bodies = b.receipts.map((r) => JSON.stringify(r));
+      if (b.expectedSeq === 0 && b.receipts.length > 0) write.create(ledgerDoc(b.ledger), { ledger: b.ledger });
+      for (const [i, r] of b.receipts.entries()) write.create(receipts(b.ledger).doc(pad(r.seq)), { seq: r.seq, hash: r.hash, body: bodies[i] });
+      if (b.checkpoint !== undefined) write.set(checkpoints(b.ledger).doc(pad(b.checkpoint.size)), { ...b.checkpoint });
+      if (b.receipts.length > 0) uncertain.set(keyOf(b), bodies);
+    }
+    try {
+      await write.commit();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== ALREADY_EXISTS) throw err;
+      // Nothing of the group was written: what was known before stands, and each batch goes on its own.
+      for (const [i, b] of group.entries()) {
+        const was = prior[i];
+        if (was === undefined) uncertain.delete(keyOf(b));
+        else uncertain.set(keyOf(b), was);
+      }
+      return Promise.all(group.map((b) => appendOne(b, call)));
+    }
+    for (const b of group) {
+      if (!call.timedOut) uncertain.delete(keyOf(b));
+      knownSize.set(b.ledger, Math.max(knownSize.get(b.ledger) ?? 0, b.expectedSeq + b.receipts.length));
+    }
+    return group.map(() => null);
+  };
+
+  /**
+   * Appends to one ledger leave this instance one after another: the next
+   * waits for the one before to answer, so it never finds a gap that is only
+   * a commit of ours still landing. Different ledgers go at once.
+   */
+  const lastAppend = new Map<string, Promise<unknown>>();
+  const inOrder = <T>(ledgers: readonly string[], run: () => Promise<T>): Promise<T> => {
+    const before = Promise.all(ledgers.map((l) => lastAppend.get(l) ?? Promise.resolve()));
+    const mine = before.then(run, run);
+    const settled = mine.catch(() => undefined);
+    for (const l of ledgers) lastAppend.set(l, settled);
+    void settled.then(() => {
+      for (const l of ledgers) if (lastAppend.get(l) === settled) lastAppend.delete(l);
+    });
+    return mine;
+  };
+
+  /** Splits batches into commits of at most one batch per ledger and at most FIRESTORE_MAX_BATCH_RECEIPTS writes (plus markers and checkpoints). */
+  const groupsOf = (batches: readonly AppendBatch[]): { indexes: number[]; batches: AppendBatch[] }[] => {
+    const groups: { indexes: number[]; batches: AppendBatch[]; writes: number; ledgers: Set<string> }[] = [];
+    for (const [i, b] of batches.entries()) {
+      const w = writesOf(b);
+      let g = groups.find((x) => x.writes + w <= FIRESTORE_MAX_BATCH_RECEIPTS + 20 && !x.ledgers.has(b.ledger));
+      if (g === undefined) {
+        g = { indexes: [], batches: [], writes: 0, ledgers: new Set() };
+        groups.push(g);
+      }
+      g.indexes.push(i);
+      g.batches.push(b);
+      g.writes += w;
+      g.ledgers.add(b.ledger);
+    }
+    return groups;
+  };
+
+  const store: LedgerStore & { readonly maxBatchReceipts: number; readonly commitsInFlight: number } = {
     maxBatchReceipts: FIRESTORE_MAX_BATCH_RECEIPTS,
+    // Commits are network round trips; appends to one ledger still leave in order (appendInOrder).
+    commitsInFlight: options.commitsInFlight ?? 3,
     async append(batch) {
-      const conflict = await withDeadline("append", (call) => appendOne(batch, call));
+      const conflict = await withDeadline("append", (call) => inOrder([batch.ledger], () => appendOne(batch, call)));
       if (conflict !== null) throw conflict;
     },
     appendMany(batches) {
-      // Each batch is its own atomic commit; they travel at once.
-      return withDeadline("append", (call) => Promise.all(batches.map((b) => appendOne(b, call))));
+      // Batches of different ledgers share commits; each is all-or-nothing on its own at least.
+      return withDeadline("append", async (call) => {
+        const out: (SeqConflictError | null)[] = Array.from({ length: batches.length }, () => null);
+        await Promise.all(
+          groupsOf(batches).map(async (g) => {
+            const results = await inOrder(g.batches.map((b) => b.ledger), () => appendGroup(g.batches, call));
+            for (const [k, i] of g.indexes.entries()) out[i] = results[k] ?? null;
+          }),
+        );
+        return out;
+      });
     },
     read(ledger, from, limit) {
       return withDeadline("read", async () => {
