@@ -133,10 +133,11 @@ const opIs =
   ({ event }: { event: GovernorEvent }): boolean =>
     (event.type === "RECORDED" || event.type === "REPLAYED") && event.receipt.operation === op;
 
-const tenantScoped = ({ event }: { event: GovernorEvent }): boolean =>
-  (event.type === "RECORDED" || event.type === "REPLAYED") &&
-  (event.receipt.operation === "degraded_mode" || event.receipt.operation === "degraded_mode_cleared") &&
-  event.receipt.scope === "tenant";
+/** A tenant-scoped safe-mode receipt (store-scoped ones live on the platform ledger and move no governor). */
+const tenantScoped =
+  (op: "degraded_mode" | "degraded_mode_cleared") =>
+  ({ event }: { event: GovernorEvent }): boolean =>
+    (event.type === "RECORDED" || event.type === "REPLAYED") && event.receipt.operation === op && event.receipt.scope === "tenant";
 
 export const tenantGovernor = setup({
   types: {
@@ -244,7 +245,8 @@ export const tenantGovernor = setup({
       { guard: opIs("entitlement_active"), target: ".active", actions: "evolve" },
       { guard: opIs("entitlement_suspended"), target: ".suspended", actions: "evolve" },
       { guard: opIs("entitlement_reinstated"), target: ".active", actions: ["evolve", "dequeue"] },
-      { guard: tenantScoped, target: ".degraded", actions: "evolve" },
+      { guard: tenantScoped("degraded_mode"), target: ".degraded", actions: "evolve" },
+      { guard: tenantScoped("degraded_mode_cleared"), target: ".active", actions: ["evolve", "dequeue"] },
       { guard: opIs("decommission_start"), target: ".decommissioning", actions: ["evolve", { type: "exportArchive", params: { type: "exportArchive" } }] },
       { guard: opIs("decommission_complete"), target: ".decommissioned", actions: ["evolve", { type: "deleteChannel", params: { type: "deleteChannel" } }] },
       { actions: "evolve" },
@@ -253,7 +255,8 @@ export const tenantGovernor = setup({
       { guard: opIs("entitlement_active"), target: ".active", actions: "evolve" },
       { guard: opIs("entitlement_suspended"), target: ".suspended", actions: "evolve" },
       { guard: opIs("entitlement_reinstated"), target: ".active", actions: "evolve" },
-      { guard: tenantScoped, target: ".degraded", actions: "evolve" },
+      { guard: tenantScoped("degraded_mode"), target: ".degraded", actions: "evolve" },
+      { guard: tenantScoped("degraded_mode_cleared"), target: ".active", actions: "evolve" },
       { guard: opIs("decommission_start"), target: ".decommissioning", actions: "evolve" },
       { guard: opIs("decommission_complete"), target: ".decommissioned", actions: "evolve" },
       { actions: "evolve" },

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops the emulators started by start.sh: each process group it recorded
 # (gcloud and the Java process under it), politely first, then by force.
+# A directory start.sh made itself (no GOVERNOR_EMULATOR_DIR given) is removed.
 #
 #   infra/emulators/stop.sh [dir]     # dir defaults to $GOVERNOR_EMULATOR_DIR
 set -uo pipefail
@@ -24,4 +25,9 @@ for name in pubsub firestore; do
   kill -KILL -- "-$pid" 2>/dev/null || true
   rm -f "$pidfile"
 done
-echo "stop.sh: emulators in $dir stopped" >&2
+if [ -f "$dir/.remove-on-stop" ]; then
+  rm -rf -- "$dir"
+  echo "stop.sh: emulators stopped; $dir removed" >&2
+else
+  echo "stop.sh: emulators in $dir stopped" >&2
+fi

@@ -357,8 +357,8 @@ export class GovernorHost {
     });
   }
 
-  /** Ledgers being rebuilt after another writer appended to them: their signals are refused meanwhile. */
-  readonly #rebuilding = new Set<string>();
+  /** Ledgers being rebuilt after another writer appended to them, with the signals refused meanwhile. */
+  readonly #rebuilding = new Map<string, { since: number; refused: number }>();
 
   /**
    * Another writer appended to this ledger (two runtimes on one store): this
@@ -366,11 +366,12 @@ export class GovernorHost {
    * made durable (nothing of that ran or was acknowledged), and rebuilt from
    * the ledger as the store has it. Signals are refused until it is back.
    */
-  recoverFenced(ledger: LedgerId): void {
+  recoverFenced(ledger: LedgerId, err: Error): void {
     if (this.#rebuilding.has(ledger) || this.#stopping) return;
     const g = this.#governors.get(ledger);
     if (g === undefined) return;
-    this.#rebuilding.add(ledger);
+    const outage = { since: this.#o.clock.now(), refused: 0 };
+    this.#rebuilding.set(ledger, outage);
     this.#o.alerts.alert({ code: "ledger_fenced", message: `another writer appended to ledger ${ledger}; its governor is rebuilt from the store`, ledger });
     g.retired = true;
     for (const d of g.deadlines.values()) this.#deadlines.cancel(d);
@@ -394,6 +395,24 @@ export class GovernorHost {
         if (rebuilt !== undefined) {
           for (const a of this.#view(rebuilt).gov.open.values()) {
             if (a.state === "running" && a.deadline !== null) this.#armDeadline(rebuilt, a.actionId, a.deadline);
+          }
+          // The tenant's own ledger says it was out of service, why, and for how long (this tenant only).
+          if (this.#view(rebuilt).value === "active") {
+            const now = this.#o.clock.now();
+            this.#send(rebuilt, { type: "RECORDED", receipt: this.#o.writer.seal(ledger, { operation: "degraded_mode", status: "failure", duration_ms: 0, scope: "tenant", consecutive_failures: 1, reason: `another runtime appended to this ledger (${err.message}); rebuilt from the store` .slice(0, 1024) }), now });
+            this.#send(rebuilt, {
+              type: "RECORDED",
+              receipt: this.#o.writer.seal(ledger, {
+                operation: "degraded_mode_cleared",
+                status: "success",
+                duration_ms: Math.max(0, now - outage.since),
+                scope: "tenant",
+                downtime_seconds: Math.round(Math.max(0, now - outage.since) / 1000),
+                actions_refused: outage.refused,
+                spooled_receipts: 0,
+              }),
+              now,
+            });
           }
         }
         this.#o.logger.info({ ledger }, "governor rebuilt after another writer's appends");
@@ -608,7 +627,11 @@ export class GovernorHost {
 
   /** Submits a signal; resolves with the governor's answer once its receipt (if any) is durable. */
   signal(account: string, input: SignalInput, paramsBytes: number): Promise<SignalReply> {
-    if (this.#rebuilding.has(account)) return Promise.resolve({ kind: "unavailable", reason: "degraded" });
+    const outage = this.#rebuilding.get(account);
+    if (outage !== undefined) {
+      outage.refused++;
+      return Promise.resolve({ kind: "unavailable", reason: "degraded" });
+    }
     const g = this.#governors.get(account);
     if (g === undefined) return Promise.reject(new UnknownTenantError(account));
     return new Promise<SignalReply>((resolve, reject) => {

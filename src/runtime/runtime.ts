@@ -83,7 +83,7 @@ export class Runtime {
       newId: this.#newId,
       logger: deps.logger,
       checkpointIntervalMs: deps.config.checkpointIntervalMs,
-      onFenced: (ledger) => this.host.recoverFenced(ledger),
+      onFenced: (ledger, err) => this.host.recoverFenced(ledger, err),
     });
     this.host = new GovernorHost({
       store: deps.store,

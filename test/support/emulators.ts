@@ -5,7 +5,7 @@
  * finds none fails and says how to start them; it never skips.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -70,7 +70,9 @@ export function listeningPid(port: number): number | null {
  */
 export async function startPrivateFirestoreEmulator(): Promise<{ host: string; pid: number; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "governor-private-emulator-"));
-  const env = { ...process.env, GOVERNOR_EMULATOR_DIR: dir };
+  // A port fixed for the shared emulators (FIRESTORE_PORT) is theirs: this one takes a free port.
+  const { FIRESTORE_PORT: _shared, ...inherited } = process.env;
+  const env = { ...inherited, GOVERNOR_EMULATOR_DIR: dir };
   const out = await new Promise<string>((res, rej) => {
     const child = spawn(join(repoRoot, "infra/emulators/start.sh"), ["--firestore-only"], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -79,7 +81,10 @@ export async function startPrivateFirestoreEmulator(): Promise<{ host: string; p
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.once("exit", (code) => (code === 0 ? res(stdout) : rej(new Error(`start.sh failed (${code}): ${stderr}`))));
   });
-  const stopAll = () => new Promise<void>((res) => spawn(join(repoRoot, "infra/emulators/stop.sh"), [dir], { stdio: "ignore" }).once("exit", () => res()));
+  const stopAll = async () => {
+    await new Promise<void>((res) => spawn(join(repoRoot, "infra/emulators/stop.sh"), [dir], { stdio: "ignore" }).once("exit", () => res()));
+    rmSync(dir, { recursive: true, force: true });
+  };
   const host = /FIRESTORE_EMULATOR_HOST='([^']+)'/.exec(out)?.[1];
   const pid = host === undefined ? null : listeningPid(Number(host.split(":")[1]));
   if (host === undefined || pid === null) {

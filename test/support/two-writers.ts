@@ -45,9 +45,9 @@ function runtime(name: string, store: LedgerStore): Runtime {
     clock: systemClock,
     newId,
     logger,
-    onFenced: (ledger) => {
+    onFenced: (ledger, err) => {
       fenced.push(ledger);
-      host?.recoverFenced(ledger);
+      host?.recoverFenced(ledger, err);
     },
   });
   host = new GovernorHost({ store, writer, clock: systemClock, newId, handlers: builtinHandlers, resolvePolicy: catalog.resolve, alerts: { alert: () => {} }, logger });
@@ -113,6 +113,10 @@ export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerSto
     // Both sides lost at least one race and recovered from it.
     expect(a.fenced.length).toBeGreaterThan(0);
     expect(b.fenced.length).toBeGreaterThan(0);
+    // The tenant's ledger says when it was out of service, scope tenant only.
+    const outages = receipts.filter((r) => r.operation === "degraded_mode" || r.operation === "degraded_mode_cleared");
+    expect(outages.length).toBeGreaterThan(0);
+    expect(outages.every((r) => "scope" in r && r.scope === "tenant")).toBe(true);
     // Every accepted signal started once and ended once.
     const started = new Map<string, number>();
     const ended = new Map<string, number>();

@@ -121,3 +121,20 @@ describe("governor: policy offers", () => {
     expect(spec.recorded).toEqual([]);
   });
 });
+
+describe("governor: a tenant-scoped outage", () => {
+  const degraded = { operation: "degraded_mode", status: "failure", duration_ms: 0, scope: "tenant", consecutive_failures: 1, reason: "another runtime appended" } as const;
+  const cleared = { operation: "degraded_mode_cleared", status: "success", duration_ms: 5, scope: "tenant", downtime_seconds: 0, actions_refused: 2, spooled_receipts: 0 } as const;
+
+  it("refuses signals while degraded and takes them again once cleared", () => {
+    const down = given([provisionDraft(), degraded]);
+    expect(down.state()).toBe("degraded");
+    down.when(signal(down, "s1", "noop"));
+    expect(down.recorded).toEqual([]);
+    expect(down.effects).toContainEqual({ type: "reply", signalId: "s1", reply: { kind: "unavailable", reason: "degraded" } });
+    const up = given([provisionDraft(), degraded, cleared]);
+    expect(up.state()).toBe("active");
+    up.when(signal(up, "s2", "noop"));
+    expect(ops(up)).toEqual(["action_started"]);
+  });
+});
