@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { createFirestoreClient, createFirestoreLedgerStore } from "../src/adapters/gcp/firestore-ledger-store.ts";
 import { genesisHash, sealReceipt, uuidV7 } from "../src/ledger/hash.ts";
 import type { LedgerId, Receipt } from "../src/ledger/receipt.ts";
+import { clearFirestoreEmulator } from "./emulators.ts";
 import { atLeast, median, type BenchOptions, type Figure } from "./harness.ts";
 
 function receipts(ledger: string, n: number): Receipt[] {
@@ -40,6 +41,7 @@ export async function run(options: BenchOptions): Promise<Figure[]> {
   // Round 0 warms the emulator's JIT and is not counted.
   for (let round = 0; round < 4; round++) {
     const prefix = `bench${randomUUID().slice(0, 8)}-`;
+    await clearFirestoreEmulator();
     // Bare: one create() per receipt, one after another.
     const db = createFirestoreClient();
     const coll = db.collection(`${prefix}bare`);
@@ -50,6 +52,7 @@ export async function run(options: BenchOptions): Promise<Figure[]> {
     if (round > 0) bare.push((n / (performance.now() - t0)) * 1000);
     await db.terminate();
 
+    await clearFirestoreEmulator();
     // The store: batches of 100 per ledger, the ledgers' batches committed together.
     const store = createFirestoreLedgerStore({ firestore: createFirestoreClient(), collectionPrefix: prefix });
     const per = n / ledgers;

@@ -17,6 +17,7 @@ import { loadConfig } from "../src/config.ts";
 import { loadCredentials } from "../src/credentials.ts";
 import { Marketplace } from "../src/runtime/marketplace.ts";
 import { Runtime } from "../src/runtime/runtime.ts";
+import { clearFirestoreEmulator } from "./emulators.ts";
 import { atLeast, median, type BenchOptions, type Figure } from "./harness.ts";
 
 /** Publishes `n` small messages to a topic, in parallel batches. */
@@ -49,6 +50,7 @@ export async function measureBarePullRate(pubsub: PubSub, n: number): Promise<nu
 }
 
 async function runtimeRate(scratch: string, n: number, tenants: number): Promise<number> {
+  await clearFirestoreEmulator();
   const dataDir = join(scratch, `rt-${randomUUID().slice(0, 8)}`);
   mkdirSync(dataDir, { recursive: true });
   const logger = pino({ level: "silent" });
