@@ -85,7 +85,9 @@ describe("the scaler on real lag", () => {
     }
     await eventually(async () => (await readLedger(svc, "sc-lag")).some((r) => r["operation"] === "governor_scaled"), "a scale decision", 5_000);
     const scaled = (await readLedger(svc, "sc-lag")).find((r) => r["operation"] === "governor_scaled");
-    expect(scaled).toMatchObject({ previous_concurrency: 1, concurrency: 2, reason: "lag", cost_delta_usd: "1.25", queue_depth: 3 });
+    expect(scaled).toMatchObject({ previous_concurrency: 1, concurrency: 2, reason: "lag", cost_delta_usd: "1.25" });
+    // The scaler looks every 100 ms: it may act as the queue reaches the threshold (2) or once all four arrived (3).
+    expect(Number(scaled?.["queue_depth"])).toBeGreaterThanOrEqual(2);
     // The new slot is used at once.
     const status = await json(await svc.request("GET", "/v1/tenants/sc-lag", { token: svc.credentials.tokens.operator }));
     expect(status).toMatchObject({ concurrency: 2, in_flight: 2, queue_depth: 2 });
