@@ -78,14 +78,14 @@ async function ignoring<T>(codeToIgnore: number, run: () => Promise<T>): Promise
 export interface PubSubChannels extends SignalChannels {
   /** Sets how many of a tenant's messages may be outstanding at once (reopens its stream). */
   setFlowControl(account: string, maxMessages: number): void;
-  /** Flow control follows concurrency: twice the slots (a queue's worth waiting), from 10 to 1,000 messages. */
+  /** Flow control follows concurrency: four times the slots (a queue's worth waiting), from 10 to 1,000 messages. */
   tune(account: string, concurrency: number): void;
   /** Stops consuming every subscription (resources stay). */
   close(): Promise<void>;
 }
 
 /** Outstanding messages for a concurrency. */
-export const flowFor = (concurrency: number) => Math.min(1000, Math.max(10, 2 * concurrency));
+export const flowFor = (concurrency: number) => Math.min(1000, Math.max(10, 4 * concurrency));
 
 export function createPubSubChannels(options: PubSubChannelsOptions): PubSubChannels {
   const { pubsub, logger } = options;
