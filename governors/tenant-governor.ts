@@ -106,8 +106,10 @@ export type GovernorEvent =
   | { type: "ROLLBACK_SUCCEEDED"; actionId: string; now: number; cause: RollbackCause }
   | { type: "ROLLBACK_FAILED"; actionId: string; now: number; cause: RollbackCause; error: string }
   | { type: "RESUME"; now: number }
-  /** Intake resumed after safe mode: start what waits in the queue. */
+  /** Intake resumed after safe mode, or a slot freed: start what waits in the queue. */
   | { type: "DRAIN_QUEUE"; now: number }
+  /** The last action of a draining governor ended (applied by the runtime's fast path): decommission may start. */
+  | { type: "FINISH_DRAIN"; now: number }
   | ({ type: "SCALE" } & ScaleRequest)
   | { type: "CANCEL"; eventId: string; entitlementId: string; now: number; drainMs: number }
   | { type: "DRAIN_EXPIRED"; now: number }
@@ -177,7 +179,7 @@ export const tenantGovernor = setup({
       const draft: ReceiptDraft = {
         operation: "decommission_start",
         status: "pending",
-        duration_ms: Math.max(0, Math.round((event.type === "RECORDED" ? event.now : context.cancel.requestedAt) - context.cancel.requestedAt)),
+        duration_ms: Math.max(0, Math.round((event.type === "RECORDED" || event.type === "FINISH_DRAIN" ? event.now : context.cancel.requestedAt) - context.cancel.requestedAt)),
         event_id: context.cancel.eventId,
         entitlement_id: context.cancel.entitlementId,
         in_flight: context.cancel.inFlight,
@@ -339,6 +341,7 @@ export const tenantGovernor = setup({
       on: {
         SIGNAL: { actions: { type: "refuseUnavailable", params: "decommissioning" } },
         RECORDED: { guard: "isActionReceipt", actions: ["evolve", "finishDrain"] },
+        FINISH_DRAIN: { actions: "finishDrain" },
         DRAIN_EXPIRED: {
           actions: enqueueActions(({ context, event, enqueue }) => emit(enqueue, decideDrainExpired(context.gov, context.policy, event.now))),
         },

@@ -24,6 +24,23 @@ import { HandlerError, type ActionContext, type ActionHandler } from "./handlers
 import { DeadlineQueue, type Deadline } from "./deadline-queue.ts";
 import { LedgerWriter } from "./ledger-writer.ts";
 
+/**
+ * Receipts that change a governor's bookkeeping only (not its lifecycle,
+ * policy or concurrency): the host applies them without a macrostep.
+ */
+const BOOKKEEPING: ReadonlySet<string> = new Set([
+  "action_queued",
+  "action_started",
+  "action_complete",
+  "action_timeout",
+  "action_failed",
+  "action_rolled_back",
+  "action_refused",
+  "escalation",
+  "quota_exceeded",
+  "policy_rollback",
+]);
+
 /** Bumped whenever the snapshot layout or the meaning of a governor's state changes: older snapshots are then ignored. */
 export const SNAPSHOT_VERSION = "governor-snapshot/1";
 
@@ -345,8 +362,24 @@ export class GovernorHost {
       const set = receipt.concurrency;
       this.#later(g, () => this.#o.onConcurrency?.(g.account, set));
     }
-    // Applied at once (the actor queues it after the current step): the next command sees it.
-    this.#actor(g).send({ type: "RECORDED", receipt, now: this.#o.clock.now() });
+    const actor = this.#actor(g);
+    const snap = actor.getSnapshot();
+    const gov = snap.context.gov;
+    if (BOOKKEEPING.has(receipt.operation) && receipt.seq === gov.lastSeq + 1) {
+      // A receipt that changes bookkeeping only is applied here, by the same `evolve` the machine's
+      // RECORDED handler runs, without a macrostep of its own; the machine is asked for a reaction only
+      // when one is due (the next queued start, or the end of a drain).
+      evolve(gov, receipt);
+      const now = this.#o.clock.now();
+      if (snap.value === "active") {
+        if (gov.queue.length > gov.queueHead && gov.busy < gov.concurrency && this.#o.held?.() !== true) actor.send({ type: "DRAIN_QUEUE", now });
+      } else if (snap.value === "draining" && gov.open.size === 0) {
+        actor.send({ type: "FINISH_DRAIN", now });
+      }
+      return;
+    }
+    // Applied once the current step ends (the actor queues it): the next command sees it.
+    actor.send({ type: "RECORDED", receipt, now: this.#o.clock.now() });
   }
 
   /** Runs an effect once the receipts before it are durable; if they never will be, the effect is dropped (and `failed` told). */
