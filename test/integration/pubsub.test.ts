@@ -3,6 +3,10 @@
  * and subscriptions, acknowledgement only on "ack", redelivery on "nack",
  * flow control, poison messages to the dead-letter topic after the allowed
  * deliveries, and Marketplace procurement events.
+ *
+ * The installed emulator (Cloud SDK pubsub-emulator 0.8.20) implements
+ * dead-letter policies: it counts `deliveryAttempt` and forwards to the
+ * dead-letter topic, as Pub/Sub does.
  */
 import { randomUUID } from "node:crypto";
 import { pino } from "pino";
@@ -15,6 +19,11 @@ import { requirePubSubEmulator } from "../support/emulators.ts";
 const emulator = requirePubSubEmulator();
 const pubsub = createPubSubClient({ projectId: emulator.projectId });
 const logger = pino({ level: "silent" });
+/** A logger whose lines the test reads back. */
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, logger: pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }) };
+}
 const closers: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of closers) await c();
@@ -124,6 +133,69 @@ describe("Pub/Sub signal channels", () => {
     expect(seen).toEqual([]);
   });
 
+  it("deletes a tenant that was never created, and names the topic of an account that starts with a digit", async () => {
+    const acct = `9${account()}`;
+    const { c, seen } = channels();
+    await c.delete(acct);
+    expect(await c.create(acct)).toBe(`projects/${emulator.projectId}/topics/tenants.${acct}.signals`);
+    await publish(acct, { signal_id: "d-1", action: "noop" });
+    await until(() => seen.length === 1, "the signal");
+    expect(seen[0]!.account).toBe(acct);
+    await c.delete(acct);
+    const [subscriptionExists] = await pubsub.subscription(`${topicName(acct)}.governor`).exists();
+    expect(subscriptionExists).toBe(false);
+  });
+
+  it("nacks a signal whose handler fails, logs it, and hands it on again", async () => {
+    const acct = account();
+    const { lines, logger: captured } = capturingLogger();
+    const attempts: number[] = [];
+    const { c } = channels({
+      logger: captured,
+      onSignal: async (_acct, _signal, delivery) => {
+        attempts.push(delivery.deliveryAttempt);
+        if (attempts.length === 1) throw new Error("the ledger store is away");
+        return "ack";
+      },
+    });
+    await c.create(acct);
+    await publish(acct, { signal_id: "boom", action: "noop" });
+    await until(() => attempts.length === 2, "the second delivery");
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(attempts).toEqual([1, 2]);
+    const failures = lines.filter((l) => l["account"] === acct && l["level"] === 50);
+    expect(failures).toHaveLength(1);
+    expect(String(failures[0]!["msg"])).toMatch(/delivered again/);
+  });
+
+  it("applies a new flow control to a tenant it is consuming", async () => {
+    const acct = account();
+    let outstanding = 0;
+    let most = 0;
+    let done = 0;
+    const { c } = channels({
+      maxMessages: () => 2,
+      onSignal: async () => {
+        outstanding++;
+        most = Math.max(most, outstanding);
+        await new Promise((r) => setTimeout(r, 150));
+        outstanding--;
+        done++;
+        return "ack";
+      },
+    });
+    await c.create(acct);
+    await Promise.all(Array.from({ length: 60 }, (_, i) => publish(acct, { signal_id: `g-${i}`, action: "noop" })));
+    await until(() => done >= 4, "the first signals");
+    expect(most).toBe(2);
+    most = 0;
+    c.setFlowControl(acct, 6);
+    await until(() => done >= 60, "every signal");
+    // The stream reopens with the new limit while the two handed on under the old one finish: at most 6 + 2 at that moment.
+    expect(most).toBeGreaterThanOrEqual(6);
+    expect(most).toBeLessThanOrEqual(8);
+  });
+
   it("resumes consuming an existing subscription after a restart", async () => {
     const acct = account();
     const first = channels();
@@ -157,5 +229,37 @@ describe("Marketplace procurement events", () => {
     await t.publishMessage({ json: { eventId: "e-1", eventType: "ENTITLEMENT_ACTIVE", entitlement: { id: "ent-1", account_id: "acme", sku_id: "demo", plan: "starter" } } });
     await until(() => events.length === 1, "the event");
     expect(events[0]).toMatchObject({ eventId: "e-1", eventType: "ENTITLEMENT_ACTIVE", entitlement: { account_id: "acme" } });
+  });
+
+  it("acknowledges what is not an event once, logs why, and hands nothing on", async () => {
+    const topic = `procurement-${randomUUID().slice(0, 8)}`;
+    const { lines, logger: captured } = capturingLogger();
+    const events: MarketplaceEvent[] = [];
+    const sub = await subscribeProcurement({
+      pubsub,
+      topic,
+      subscription: `${topic}.governor`,
+      logger: captured,
+      onEvent: async (e) => {
+        events.push(e);
+        return "ack";
+      },
+    });
+    closers.push(() => sub.close());
+    const t = pubsub.topic(topic);
+    const [notJson, notEvent] = await Promise.all([
+      t.publishMessage({ data: Buffer.from("garbage") }),
+      t.publishMessage({ json: { eventId: "e-2", eventType: "entitlement active", entitlement: { id: "ent-2", account_id: "-bad" } } }),
+    ]);
+    const invalid = () => lines.filter((l) => l["code"] === "PROCUREMENT_EVENT_INVALID");
+    await until(() => invalid().length === 2, "both invalid messages");
+    // Acknowledged: neither comes back.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(invalid()).toHaveLength(2);
+    expect(new Set(invalid().map((l) => l["message_id"]))).toEqual(new Set([notJson, notEvent]));
+    const shape = invalid().find((l) => l["message_id"] === notEvent)!;
+    expect(shape["issues"]).toEqual(expect.arrayContaining([expect.stringMatching(/^eventType: /), expect.stringMatching(/^entitlement\.account_id: /)]));
+    expect(String(invalid().find((l) => l["message_id"] === notJson)!["msg"])).toMatch(/not JSON/);
+    expect(events).toEqual([]);
   });
 });

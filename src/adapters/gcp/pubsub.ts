@@ -12,10 +12,12 @@
  * Pub/Sub deliver it again later. A message that does not decode as a signal
  * is nacked until its last allowed delivery; then `onUndeliverable` records it
  * and it is published to the dead-letter topic (with the reason) and acked.
- * The forwarding is done here rather than left to the subscription's
- * dead-letter policy because the Pub/Sub emulator counts delivery attempts
- * but does not forward; the policy stays on the subscription as the backstop
- * for messages this process never gets to judge (it crashes on them, say).
+ * The adapter forwards it itself, with the reason, so the subscription's own
+ * dead-letter policy is set far higher (100 deliveries): a valid signal nacked
+ * through a long safe-mode spell must come back, not be dead-lettered
+ * silently; one that has been nacked 90 times is published again (a fresh
+ * count) and acked. The policy stays as the backstop for messages this
+ * process never gets to judge (it crashes on them, say).
  *
  * Marketplace procurement events can arrive on a subscription of their own,
  * in Google Cloud Marketplace's message shape.
@@ -58,6 +60,10 @@ export interface PubSubChannelsOptions {
 }
 
 const ALREADY_EXISTS = 6;
+/** The subscriptions' own dead-letter policy: a backstop far above the adapter's limit for undecodable messages. */
+const BACKSTOP_ATTEMPTS = 100;
+/** A valid signal nacked this often is republished (its delivery count starts again) before the backstop is near. */
+const REPUBLISH_AFTER = 90;
 const NOT_FOUND = 5;
 
 export const topicName = (account: string) => `tenants.${account}.signals`;
@@ -114,7 +120,11 @@ export function createPubSubChannels(options: PubSubChannelsOptions): PubSubChan
     if (parsed?.success) {
       const verdict = await options.onSignal(account, parsed.data, delivery);
       if (verdict === "ack") message.ack();
-      else message.nack();
+      else if (delivery.deliveryAttempt >= REPUBLISH_AFTER) {
+        // Still wanted later, but close to the backstop policy's limit: a fresh copy, then this one is done.
+        await pubsub.topic(topicName(account)).publishMessage({ data: message.data, attributes: message.attributes });
+        message.ack();
+      } else message.nack();
       return;
     }
     const final = delivery.deliveryAttempt >= maxAttempts;
@@ -131,6 +141,9 @@ export function createPubSubChannels(options: PubSubChannelsOptions): PubSubChan
     const deadLetter = pubsub.topic(deadLetterTopicName(account));
     const subscription = pubsub.subscription(subscriptionName(account), {
       flowControl: { maxMessages, allowExcessMessages: false },
+      // Acks leave every 10 ms, not the client's 100: with few messages allowed out at once, the ack
+      // flush interval would otherwise cap a tenant at about maxMessages per 100 ms.
+      batching: { maxMilliseconds: 10 },
     });
     subscription.on("message", (message: Message) => {
       judge(account, deadLetter, message).catch((err: unknown) => {
@@ -153,7 +166,7 @@ export function createPubSubChannels(options: PubSubChannelsOptions): PubSubChan
       await ignoring(ALREADY_EXISTS, () =>
         topic.createSubscription(subscriptionName(account), {
           ackDeadlineSeconds: 30,
-          deadLetterPolicy: { deadLetterTopic: deadLetter.name, maxDeliveryAttempts: maxAttempts },
+          deadLetterPolicy: { deadLetterTopic: deadLetter.name, maxDeliveryAttempts: BACKSTOP_ATTEMPTS },
           retryPolicy: { minimumBackoff: { seconds: options.minimumBackoffSeconds ?? 1 }, maximumBackoff: { seconds: 60 } },
         }),
       );
