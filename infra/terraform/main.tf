@@ -20,7 +20,15 @@ locals {
 }
 
 resource "google_project_service" "apis" {
-  for_each           = toset(["run.googleapis.com", "firestore.googleapis.com", "pubsub.googleapis.com", "storage.googleapis.com", "secretmanager.googleapis.com"])
+  for_each = toset([
+    "cloudresourcemanager.googleapis.com",
+    "iam.googleapis.com",
+    "run.googleapis.com",
+    "firestore.googleapis.com",
+    "pubsub.googleapis.com",
+    "storage.googleapis.com",
+    "secretmanager.googleapis.com",
+  ])
   service            = each.value
   disable_on_destroy = false
 }
@@ -30,6 +38,7 @@ resource "google_project_service" "apis" {
 resource "google_service_account" "governor" {
   account_id   = var.service_name
   display_name = "Governor runtime"
+  depends_on   = [google_project_service.apis]
 }
 
 # Firestore: read and write the ledgers.
@@ -39,8 +48,10 @@ resource "google_project_iam_member" "datastore_user" {
   member  = google_service_account.governor.member
 }
 
-# Pub/Sub: provisioning creates and cancellation deletes each tenant's topic and
-# subscriptions at run time, so the runtime administers Pub/Sub in the project.
+# Pub/Sub: provisioning creates (and cancellation deletes) each tenant's topic
+# `tenants.{account}.signals`, its subscription and its dead-letter topic at run
+# time, so the runtime needs roles/pubsub.editor on the project: topics that do
+# not exist yet cannot be granted one by one.
 resource "google_project_iam_member" "pubsub_editor" {
   project = var.project
   role    = "roles/pubsub.editor"
@@ -77,17 +88,22 @@ resource "google_project_iam_member" "pubsub_agent_subscriber" {
 # ---- Firestore ------------------------------------------------------------
 
 resource "google_firestore_database" "ledgers" {
-  name                    = "(default)"
-  location_id             = var.region
-  type                    = "FIRESTORE_NATIVE"
-  deletion_policy         = "ABANDON" # the ledgers are the source of truth: never deleted with the stack
-  delete_protection_state = "DELETE_PROTECTION_ENABLED"
-  depends_on              = [google_project_service.apis]
+  name                              = "(default)"
+  location_id                       = var.region
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "OPTIMISTIC" # receipts are written with create(): a second writer fails, nobody waits on a lock
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  deletion_policy                   = "ABANDON" # the ledgers are the source of truth: never deleted with the stack
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  depends_on                        = [google_project_service.apis]
 }
 
 # ---- Cloud Storage ----------------------------------------------------------
 
-# Archives of cancelled tenants: immutable for the retention period.
+# Archives of cancelled tenants (objects `archives/{account}-{size}-{time}.tar.gz`):
+# the runtime creates each with ifGenerationMatch=0, so none is ever replaced,
+# and the retention policy keeps each from deletion for archive_retention_days.
+# Versioning is off: an archive has one version.
 resource "google_storage_bucket" "archives" {
   name                        = "${var.project}-${var.service_name}-archives"
   location                    = var.region
@@ -98,12 +114,16 @@ resource "google_storage_bucket" "archives" {
   }
   retention_policy {
     retention_period = var.archive_retention_days * 86400
+    is_locked        = var.lock_archive_retention
   }
+  depends_on = [google_project_service.apis]
 }
 
-# The policy registry: every pushed version (never overwritten: the runtime
-# writes with ifGenerationMatch=0) and a CURRENT pointer per SKU, which is
-# rewritten on each push, so this bucket has no retention policy.
+# The policy registry (objects `policies/{sku}/{version}.json` and
+# `policies/{sku}/CURRENT`), in a bucket of its own: every version is created
+# with ifGenerationMatch=0 and never changes, but CURRENT is replaced on each
+# push, which a retention policy (the archive bucket's) would refuse.
+# Versioning keeps the history of CURRENT.
 resource "google_storage_bucket" "policies" {
   name                        = "${var.project}-${var.service_name}-policies"
   location                    = var.region
@@ -112,6 +132,7 @@ resource "google_storage_bucket" "policies" {
   versioning {
     enabled = true
   }
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_storage_bucket_iam_member" "archives" {
@@ -134,7 +155,8 @@ resource "google_pubsub_topic" "procurement" {
 }
 
 resource "google_pubsub_topic" "procurement_dead_letter" {
-  name = "${var.procurement_topic}.dead-letter"
+  name       = "${var.procurement_topic}.dead-letter"
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription" "procurement_dead_letter_keep" {
@@ -158,7 +180,8 @@ resource "google_pubsub_subscription" "procurement" {
 }
 
 # ---- Secret Manager ------------------------------------------------------
-# The secrets exist here; their values never do. Add each version out of band:
+# The secrets exist here; their values never do (nor in the state). Add a
+# version of each out of band before the service is created (README.md):
 #   printf '%s' "$VALUE" | gcloud secrets versions add governor-webhook-secrets --data-file=-
 
 resource "google_secret_manager_secret" "secrets" {
@@ -178,10 +201,12 @@ resource "google_secret_manager_secret_iam_member" "secrets" {
 }
 
 # ---- Cloud Run -------------------------------------------------------------
-# One instance: the runtime is the single writer of each tenant's ledger.
-# Two instances would not fork a ledger (Firestore refuses the second write of
-# a seq, and the loser rebuilds), but they would compete for every append;
-# scaling out needs tenants sharded between instances, which is not built.
+# Exactly one instance, always on: the governor host is the single writer of
+# each tenant's ledger, and its deadlines, health probe and scaler run
+# between requests. A second instance would not fork a ledger (Firestore
+# refuses a second write of a seq, and the loser rebuilds), but the two would
+# contend for every append: max_instance_count stays 1 until tenants are
+# sharded between instances, which is not built.
 
 resource "google_cloud_run_v2_service" "governor" {
   name     = var.service_name
@@ -196,7 +221,8 @@ resource "google_cloud_run_v2_service" "governor" {
     }
     containers {
       image = var.image
-      args  = ["serve", "--backend", "gcp"]
+      # The image's CMD, spelled out: the service on the Google Cloud backend.
+      args = ["node", "src/cli/main.ts", "serve", "--backend", "gcp"]
       ports {
         container_port = 8080
       }
@@ -247,7 +273,11 @@ resource "google_cloud_run_v2_service" "governor" {
           }
         }
       }
+      # The server listens once every governor is rebuilt from its ledger; give replay up to 5 minutes.
       startup_probe {
+        period_seconds    = 10
+        timeout_seconds   = 5
+        failure_threshold = 30
         http_get {
           path = "/healthz"
         }
@@ -261,4 +291,15 @@ resource "google_cloud_run_v2_service" "governor" {
   }
 
   depends_on = [google_secret_manager_secret_iam_member.secrets, google_firestore_database.ledgers]
+}
+
+# Marketplace webhooks and tenants reach the service from outside Google
+# Cloud; the service authenticates every call itself (Standard Webhooks
+# signatures, bearer tokens with scopes), so Cloud Run lets anyone invoke it.
+resource "google_cloud_run_v2_service_iam_member" "public" {
+  count    = var.allow_unauthenticated ? 1 : 0
+  name     = google_cloud_run_v2_service.governor.name
+  location = google_cloud_run_v2_service.governor.location
+  role     = "roles/run.invoker"
+  member   = "allUsers"
 }

@@ -21,15 +21,33 @@ variable "service_name" {
 }
 
 variable "procurement_topic" {
-  description = "Pub/Sub topic Google Cloud Marketplace publishes procurement events to (created here if Marketplace does not provide one)."
+  description = "Name of the Pub/Sub topic in this project that carries Marketplace procurement events; created here, with our subscription and a dead-letter topic."
   type        = string
   default     = "governor-procurement"
 }
 
 variable "archive_retention_days" {
-  description = "Archives of cancelled tenants cannot be deleted or replaced for this long (the bucket's retention policy)."
+  description = "Days an archive of a cancelled tenant cannot be deleted or replaced (the archive bucket's retention policy)."
   type        = number
-  default     = 2557 # seven years
+  # Seven years: 7 x 365 days + 2 leap days = 2557 days = 220,924,800 s, which
+  # covers any seven calendar years (7 mean Gregorian years are 220,898,664 s).
+  default = 2557
+  validation {
+    condition     = var.archive_retention_days >= 1 && var.archive_retention_days <= 36524
+    error_message = "archive_retention_days must be between 1 and 36524 (Cloud Storage allows at most 100 years)."
+  }
+}
+
+variable "lock_archive_retention" {
+  description = "Lock the archive bucket's retention policy. Irreversible: once locked, the period can only grow and the bucket cannot be deleted while it holds archives."
+  type        = bool
+  default     = false
+}
+
+variable "allow_unauthenticated" {
+  description = "Let anyone reach the service through Cloud Run (Marketplace webhooks need it); the service authenticates every call itself."
+  type        = bool
+  default     = true
 }
 
 variable "dead_letter_max_attempts" {

@@ -1,22 +1,54 @@
 /**
- * The embedded policy registry: every pushed version as a file
- * `{dir}/{sku}/{version}.json`, created only if absent (a temp file, fsynced,
- * then hard-linked into place: `link` fails if the name exists, so a version
- * is never overwritten, even by two writers at once), and the current
- * version of each SKU in `{dir}/{sku}/CURRENT` (replaced atomically).
+ * The embedded policy registry, in a directory:
+ * - `{dir}/{sku}/{version}.json`: every pushed version, created atomically
+ *   and only if absent: a temp file is written and fsynced, then hard-linked
+ *   into place (`link` fails with EEXIST when the name exists, so a version
+ *   is never overwritten, even by two writers at once), then the temp file
+ *   is removed;
+ * - `{dir}/{sku}/CURRENT`: the current version's text, replaced by writing a
+ *   temp file, fsyncing it and renaming it over the old one.
+ * SKU ids and versions must match the policy schema's patterns, so no name
+ * can leave the directory.
  */
+import { randomBytes } from "node:crypto";
 import { link, mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { PolicyPutOutcome, PolicyRegistry } from "../../ports.ts";
+import { PolicyDocument } from "../../policy/schema.ts";
 
-const skuPattern = /^[a-z][a-z0-9_.-]{0,63}$/;
-const versionPattern = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
+const skuId = PolicyDocument.shape.sku_id;
+const policyVersion = PolicyDocument.shape.policy_version;
 
-function check(skuId: string, version?: string): void {
-  if (!skuPattern.test(skuId) || skuId.includes("..")) throw new Error(`"${skuId.slice(0, 64)}" is not a SKU id`);
-  if (version !== undefined && !versionPattern.test(version)) throw new Error(`"${version.slice(0, 64)}" is not a policy version`);
+/** Rejects a SKU id or version the policy schema would reject: they become file names. */
+function checkKey(sku: string, version: string): void {
+  const s = skuId.safeParse(sku);
+  if (!s.success) throw new Error(`${JSON.stringify(sku.slice(0, 64))} is not a SKU id: ${s.error.issues[0]?.message ?? "invalid"}`);
+  const v = policyVersion.safeParse(version);
+  if (!v.success) throw new Error(`${JSON.stringify(version.slice(0, 64))} is not a policy version: ${v.error.issues[0]?.message ?? "invalid"}`);
 }
 
+const isErrno = (err: unknown, code: string) => (err as NodeJS.ErrnoException | undefined)?.code === code;
+
+/** Entries of a directory; none when it does not exist. */
+async function entries(dir: string) {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return [];
+    throw err;
+  }
+}
+
+async function readOrNull(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return null;
+    throw err;
+  }
+}
+
+/** Writes a new file (never an existing one) and fsyncs it. */
 async function writeDurably(path: string, data: string): Promise<void> {
   const fh = await open(path, "wx", 0o644);
   try {
@@ -27,6 +59,7 @@ async function writeDurably(path: string, data: string): Promise<void> {
   }
 }
 
+/** Makes a directory's entries durable (a new link, a rename). */
 async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, "r");
   try {
@@ -36,68 +69,72 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** A PolicyRegistry in the directory `dir` (created when first written). */
 export function createDirectoryPolicyRegistry(dir: string): PolicyRegistry {
   const root = resolve(dir);
-  let seq = 0;
-  const temp = (skuDir: string) => join(skuDir, `.tmp-${process.pid}-${Date.now()}-${seq++}`);
+  const tempIn = (skuDir: string) => join(skuDir, `.tmp-${randomBytes(8).toString("hex")}`);
 
-  const get = async (skuId: string, version: string): Promise<string | null> => {
-    check(skuId, version);
-    try {
-      return await readFile(join(root, skuId, `${version}.json`), "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-      throw err;
+  /** The SKU's directory, created (durably, with its parents' entries) when absent. */
+  const skuDirOf = async (sku: string) => {
+    const skuDir = join(root, sku);
+    const created = await mkdir(skuDir, { recursive: true });
+    if (created !== undefined) {
+      for (let d = skuDir; d.length >= created.length; d = dirname(d)) await syncDir(dirname(d));
     }
+    return skuDir;
   };
 
   return {
-    async put(skuId, version, document): Promise<PolicyPutOutcome> {
-      check(skuId, version);
-      const skuDir = join(root, skuId);
-      await mkdir(skuDir, { recursive: true });
-      const tmp = temp(skuDir);
+    async put(sku, version, document): Promise<PolicyPutOutcome> {
+      checkKey(sku, version);
+      const skuDir = await skuDirOf(sku);
+      const tmp = tempIn(skuDir);
       await writeDurably(tmp, document);
       try {
         await link(tmp, join(skuDir, `${version}.json`));
         await syncDir(skuDir);
         return "created";
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        return (await get(skuId, version)) === document ? "unchanged" : "conflict";
+        if (!isErrno(err, "EEXIST")) throw err;
+        return (await readFile(join(skuDir, `${version}.json`), "utf8")) === document ? "unchanged" : "conflict";
       } finally {
         await unlink(tmp).catch(() => {});
       }
     },
-    get,
+    async get(sku, version) {
+      checkKey(sku, version);
+      return readOrNull(join(root, sku, `${version}.json`));
+    },
     async list() {
       const out: { skuId: string; version: string }[] = [];
-      const skus = await readdir(root).catch(() => [] as string[]);
-      for (const skuId of skus) {
-        if (!skuPattern.test(skuId)) continue;
-        for (const name of await readdir(join(root, skuId)).catch(() => [] as string[])) {
-          const version = name.endsWith(".json") ? name.slice(0, -5) : "";
-          if (versionPattern.test(version)) out.push({ skuId, version });
+      for (const sku of await entries(root)) {
+        if (!sku.isDirectory() || !skuId.safeParse(sku.name).success) continue;
+        for (const file of await entries(join(root, sku.name))) {
+          const version = file.name.endsWith(".json") ? file.name.slice(0, -5) : "";
+          if (file.isFile() && policyVersion.safeParse(version).success) out.push({ skuId: sku.name, version });
         }
       }
       return out;
     },
-    async setCurrent(skuId, version) {
-      check(skuId, version);
-      const skuDir = join(root, skuId);
-      await mkdir(skuDir, { recursive: true });
-      const tmp = temp(skuDir);
-      await writeDurably(tmp, `${version}\n`);
-      await rename(tmp, join(skuDir, "CURRENT"));
+    async setCurrent(sku, version) {
+      checkKey(sku, version);
+      const skuDir = await skuDirOf(sku);
+      const tmp = tempIn(skuDir);
+      try {
+        await writeDurably(tmp, `${version}\n`);
+        await rename(tmp, join(skuDir, "CURRENT"));
+      } catch (err) {
+        await unlink(tmp).catch(() => {});
+        throw err;
+      }
       await syncDir(skuDir);
     },
     async currentVersions() {
       const out = new Map<string, string>();
-      for (const skuId of await readdir(root).catch(() => [] as string[])) {
-        if (!skuPattern.test(skuId)) continue;
-        const text = await readFile(join(root, skuId, "CURRENT"), "utf8").catch(() => null);
-        const version = text?.trim();
-        if (version !== undefined && versionPattern.test(version)) out.set(skuId, version);
+      for (const sku of await entries(root)) {
+        if (!sku.isDirectory() || !skuId.safeParse(sku.name).success) continue;
+        const version = (await readOrNull(join(root, sku.name, "CURRENT")))?.trim();
+        if (version !== undefined && policyVersion.safeParse(version).success) out.set(sku.name, version);
       }
       return out;
     },
