@@ -216,7 +216,12 @@ export interface ProcurementOptions {
  */
 export async function subscribeProcurement(options: ProcurementOptions): Promise<{ close(): Promise<void> }> {
   const { pubsub, logger } = options;
-  const topic = (await ignoring(ALREADY_EXISTS, async () => (await pubsub.createTopic(options.topic))[0])) ?? pubsub.topic(options.topic);
+  // Marketplace's own topic lives in Google's project and is named in full (projects/…/topics/…):
+  // subscribe to it as it is. A short name is a topic of this project, created if absent.
+  const foreign = options.topic.startsWith("projects/");
+  const topic = foreign
+    ? pubsub.topic(options.topic)
+    : ((await ignoring(ALREADY_EXISTS, async () => (await pubsub.createTopic(options.topic))[0])) ?? pubsub.topic(options.topic));
   await ignoring(ALREADY_EXISTS, () => topic.createSubscription(options.subscription, { ackDeadlineSeconds: 60 }));
   const subscription = pubsub.subscription(options.subscription, { flowControl: { maxMessages: 50 } });
   subscription.on("message", (message: Message) => {
