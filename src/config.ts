@@ -38,7 +38,7 @@ export const settings = {
   firestorePrefix: { env: "GOVERNOR_FIRESTORE_PREFIX", schema: z.string().regex(/^[A-Za-z0-9_-]*$/), default: "", doc: "gcp: prefix of Governor's Firestore collections" },
   storeTimeoutMs: { env: "GOVERNOR_STORE_TIMEOUT_MS", schema: int(100, 120_000), default: 5000, doc: "gcp: deadline of every ledger store call" },
   deliveryAttempts: { env: "GOVERNOR_PUBSUB_MAX_ATTEMPTS", schema: int(5, 100), default: 5, doc: "gcp: deliveries of an undecodable message before it is dead-lettered" },
-  procurementTopic: { env: "GOVERNOR_PROCUREMENT_TOPIC", schema: z.string(), default: "", doc: "gcp: Marketplace procurement topic (empty: webhooks only)" },
+  procurementTopic: { env: "GOVERNOR_PROCUREMENT_TOPIC", schema: z.string(), default: "", doc: "gcp: Marketplace procurement topic, in this project or in full (projects/…/topics/…); empty: webhooks only" },
   procurementSubscription: { env: "GOVERNOR_PROCUREMENT_SUBSCRIPTION", schema: z.string(), default: "governor-procurement", doc: "gcp: our subscription on the procurement topic" },
   retryAfterS: { env: "GOVERNOR_RETRY_AFTER_S", schema: int(1, 3600), default: 10, doc: "Retry-After sent with 503 in safe mode" },
 } as const;
