@@ -140,3 +140,16 @@ export function parsePolicy(input: unknown): { ok: true; policy: PolicyDocument 
     issues: result.error.issues.map((i) => ({ path: i.path.length ? i.path.join(".") : "(document)", message: i.message })),
   };
 }
+
+/** A SKU id the policy schema accepts. */
+export const isSkuId = (value: unknown): value is string => PolicyDocument.shape.sku_id.safeParse(value).success;
+/** A policy version the policy schema accepts. */
+export const isPolicyVersion = (value: unknown): value is string => PolicyDocument.shape.policy_version.safeParse(value).success;
+
+/** Throws when a SKU id or version is one the policy schema would reject: registries use them as file and object names. */
+export function checkPolicyKey(sku: string, version: string): void {
+  const s = PolicyDocument.shape.sku_id.safeParse(sku);
+  if (!s.success) throw new Error(`${JSON.stringify(sku.slice(0, 64))} is not a SKU id: ${s.error.issues[0]?.message ?? "invalid"}`);
+  const v = PolicyDocument.shape.policy_version.safeParse(version);
+  if (!v.success) throw new Error(`${JSON.stringify(version.slice(0, 64))} is not a policy version: ${v.error.issues[0]?.message ?? "invalid"}`);
+}

@@ -14,18 +14,8 @@ import { randomBytes } from "node:crypto";
 import { link, mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { PolicyPutOutcome, PolicyRegistry } from "../../ports.ts";
-import { PolicyDocument } from "../../policy/schema.ts";
+import { checkPolicyKey as checkKey, isPolicyVersion, isSkuId } from "../../policy/schema.ts";
 
-const skuId = PolicyDocument.shape.sku_id;
-const policyVersion = PolicyDocument.shape.policy_version;
-
-/** Rejects a SKU id or version the policy schema would reject: they become file names. */
-function checkKey(sku: string, version: string): void {
-  const s = skuId.safeParse(sku);
-  if (!s.success) throw new Error(`${JSON.stringify(sku.slice(0, 64))} is not a SKU id: ${s.error.issues[0]?.message ?? "invalid"}`);
-  const v = policyVersion.safeParse(version);
-  if (!v.success) throw new Error(`${JSON.stringify(version.slice(0, 64))} is not a policy version: ${v.error.issues[0]?.message ?? "invalid"}`);
-}
 
 const isErrno = (err: unknown, code: string) => (err as NodeJS.ErrnoException | undefined)?.code === code;
 
@@ -108,10 +98,10 @@ export function createDirectoryPolicyRegistry(dir: string): PolicyRegistry {
     async list() {
       const out: { skuId: string; version: string }[] = [];
       for (const sku of await entries(root)) {
-        if (!sku.isDirectory() || !skuId.safeParse(sku.name).success) continue;
+        if (!sku.isDirectory() || !isSkuId(sku.name)) continue;
         for (const file of await entries(join(root, sku.name))) {
           const version = file.name.endsWith(".json") ? file.name.slice(0, -5) : "";
-          if (file.isFile() && policyVersion.safeParse(version).success) out.push({ skuId: sku.name, version });
+          if (file.isFile() && isPolicyVersion(version)) out.push({ skuId: sku.name, version });
         }
       }
       return out;
@@ -132,9 +122,9 @@ export function createDirectoryPolicyRegistry(dir: string): PolicyRegistry {
     async currentVersions() {
       const out = new Map<string, string>();
       for (const sku of await entries(root)) {
-        if (!sku.isDirectory() || !skuId.safeParse(sku.name).success) continue;
+        if (!sku.isDirectory() || !isSkuId(sku.name)) continue;
         const version = (await readOrNull(join(root, sku.name, "CURRENT")))?.trim();
-        if (version !== undefined && policyVersion.safeParse(version).success) out.set(sku.name, version);
+        if (version !== undefined && isPolicyVersion(version)) out.set(sku.name, version);
       }
       return out;
     },

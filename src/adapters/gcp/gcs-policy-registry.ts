@@ -9,7 +9,7 @@
  */
 import type { Storage } from "@google-cloud/storage";
 import type { PolicyPutOutcome, PolicyRegistry } from "../../ports.ts";
-import { PolicyDocument } from "../../policy/schema.ts";
+import { checkPolicyKey as checkKey, isPolicyVersion, isSkuId } from "../../policy/schema.ts";
 import { createObjectOnce, defaultTimeoutMs, listObjectNames, readObject, replaceObject } from "./gcs-client.ts";
 
 /** Where the registry lives and how long one call may stall. */
@@ -22,16 +22,6 @@ export interface GcsPolicyRegistryOptions {
   readonly timeoutMs?: number;
 }
 
-const skuId = PolicyDocument.shape.sku_id;
-const policyVersion = PolicyDocument.shape.policy_version;
-
-/** Rejects a SKU id or version the policy schema would reject: they become object names. */
-function checkKey(sku: string, version: string): void {
-  const s = skuId.safeParse(sku);
-  if (!s.success) throw new Error(`${JSON.stringify(sku.slice(0, 64))} is not a SKU id: ${s.error.issues[0]?.message ?? "invalid"}`);
-  const v = policyVersion.safeParse(version);
-  if (!v.success) throw new Error(`${JSON.stringify(version.slice(0, 64))} is not a policy version: ${v.error.issues[0]?.message ?? "invalid"}`);
-}
 
 /** A PolicyRegistry on a Cloud Storage bucket. */
 export function createGcsPolicyRegistry(options: GcsPolicyRegistryOptions): PolicyRegistry {
@@ -57,7 +47,7 @@ export function createGcsPolicyRegistry(options: GcsPolicyRegistryOptions): Poli
       const out: { skuId: string; version: string }[] = [];
       for (const name of await names()) {
         const m = /^([^/]+)\/([^/]+)\.json$/.exec(name);
-        if (m && skuId.safeParse(m[1]).success && policyVersion.safeParse(m[2]).success) out.push({ skuId: m[1]!, version: m[2]! });
+        if (m && isSkuId(m[1]) && isPolicyVersion(m[2])) out.push({ skuId: m[1]!, version: m[2]! });
       }
       return out;
     },
@@ -68,11 +58,11 @@ export function createGcsPolicyRegistry(options: GcsPolicyRegistryOptions): Poli
     async currentVersions() {
       const skus = (await names()).flatMap((name) => {
         const m = /^([^/]+)\/CURRENT$/.exec(name);
-        return m && skuId.safeParse(m[1]).success ? [m[1]!] : [];
+        return m && isSkuId(m[1]) ? [m[1]!] : [];
       });
       const read = await Promise.all(skus.map(async (sku) => [sku, (await readObject(currentOf(sku), timeoutMs))?.toString("utf8").trim()] as const));
       const out = new Map<string, string>();
-      for (const [sku, version] of read) if (version !== undefined && policyVersion.safeParse(version).success) out.set(sku, version);
+      for (const [sku, version] of read) if (version !== undefined && isPolicyVersion(version)) out.set(sku, version);
       return out;
     },
   };
