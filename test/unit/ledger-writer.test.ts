@@ -52,3 +52,30 @@ describe("LedgerWriter", () => {
     }
   });
 });
+
+describe("LedgerWriter and a store with a batch limit", () => {
+  it("splits a ledger's receipts over commits in order, each batch within the limit, and checkpoints only what was sealed", async () => {
+    const base = createMemoryLedgerStore();
+    const sizes: number[] = [];
+    const store = Object.assign(Object.create(base) as typeof base, {
+      maxBatchReceipts: 3,
+      appendMany: async (batches: Parameters<typeof base.appendMany>[0]) => {
+        for (const b of batches) {
+          expect(b.receipts.length).toBeLessThanOrEqual(3);
+          sizes.push(b.receipts.length);
+        }
+        return base.appendMany(batches);
+      },
+    });
+    const writer = new LedgerWriter({ store, signers: [generateSignerKey("t")], originPrefix: "t", clock: systemClock, newId: createUuidV7Source(Date.now), logger: pino({ level: "silent" }), checkpointIntervalMs: 0 });
+    const ledger = "split" as LedgerId;
+    writer.open(ledger);
+    for (let i = 0; i < 10; i++) writer.seal(ledger, draft(i));
+    await writer.flush();
+    expect(writer.durableSize(ledger)).toBe(10);
+    expect(base.ledgers.get(ledger)!.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(sizes.filter((n) => n > 0)).toEqual([3, 3, 3, 1]);
+    // A checkpoint always covers the whole sealed ledger: none for the partial batches.
+    expect(base.checkpoints.get(ledger)!.map((c) => c.size)).toEqual([10]);
+  });
+});
