@@ -98,6 +98,28 @@ resource "google_firestore_database" "ledgers" {
   depends_on                        = [google_project_service.apis]
 }
 
+# Large text the runtime never queries by is kept out of the single-field
+# indexes: each indexed value costs write work on every append, and strings
+# over 1,500 bytes are truncated in an index anyway. `seq` stays indexed (the
+# head and every read are queries on it); so does a checkpoint's `size`.
+locals {
+  unindexed_fields = {
+    receipt_body    = { collection = "receipts", field = "body" }
+    receipt_hash    = { collection = "receipts", field = "hash" }
+    checkpoint_note = { collection = "checkpoints", field = "note" }
+    snapshot_state  = { collection = "meta", field = "state" }
+  }
+}
+
+resource "google_firestore_field" "unindexed" {
+  for_each   = local.unindexed_fields
+  database   = google_firestore_database.ledgers.name
+  collection = each.value.collection
+  field      = each.value.field
+  # An empty index_config removes the automatic single-field indexes of this field (collection group).
+  index_config {}
+}
+
 # ---- Cloud Storage ----------------------------------------------------------
 
 # Archives of cancelled tenants (objects `archives/{account}-{size}-{time}.tar.gz`):
