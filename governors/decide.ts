@@ -371,9 +371,14 @@ export function decideDrainExpired(state: GovernorState, policy: PolicyView | nu
   return out;
 }
 
-/** Actions started in the calendar month (UTC) of `now`: the count the monthly quota is held to. */
-export function usedThisMonth(state: GovernorState, now: number): number {
-  return state.usageMonth === new Date(now).toISOString().slice(0, 7) ? state.usageCount : 0;
+/** The calendar month (UTC) of a time, as `usageMonth` names it: "2026-11". */
+export function monthOf(now: number): string {
+  return new Date(now).toISOString().slice(0, 7);
+}
+
+/** Actions started in `month` (see `monthOf`): the count the monthly quota is held to. */
+export function usedThisMonth(state: GovernorState, month: string): number {
+  return state.usageMonth === month ? state.usageCount : 0;
 }
 
 /**
@@ -391,7 +396,7 @@ export function policyConflicts(state: GovernorState, next: PolicyView, now: num
   for (const action of inFlight) {
     if (!next.actions.has(action)) reasons.push(`action "${action}" is removed while it has actions in flight`);
   }
-  const used = usedThisMonth(state, now);
+  const used = usedThisMonth(state, monthOf(now));
   if (plan !== undefined && used > plan.monthlyActions) {
     reasons.push(`plan "${plan.name}": monthly_actions ${plan.monthlyActions} is below the ${used} actions already used in ${state.usageMonth}`);
   }

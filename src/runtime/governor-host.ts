@@ -10,7 +10,7 @@
  */
 import type { Logger } from "pino";
 import { createActor, type Actor } from "xstate";
-import { decidePolicyOffer, type SignalReply, type Effect, type OpenActionRef, type RollbackCause } from "../../governors/decide.ts";
+import { decidePolicyOffer, monthOf, usedThisMonth, type SignalReply, type Effect, type OpenActionRef, type RollbackCause } from "../../governors/decide.ts";
 import { evolve, initialGovernorState, oldestWaitMs, queueDepth, serializeState, deserializeState, type GovernorState, type SerializedGovernorState } from "../../governors/governor-state.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
 import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
@@ -432,19 +432,16 @@ export class GovernorHost {
           // The tenant's own ledger says it was out of service, why, and for how long (this tenant only).
           if (this.#view(rebuilt).value === "active") {
             const now = this.#o.clock.now();
-            this.#send(rebuilt, { type: "RECORDED", receipt: this.#o.writer.seal(ledger, { operation: "degraded_mode", status: "failure", duration_ms: 0, scope: "tenant", consecutive_failures: 1, reason: `another runtime appended to this ledger (${err.message}); rebuilt from the store` .slice(0, 1024) }), now });
-            this.#send(rebuilt, {
-              type: "RECORDED",
-              receipt: this.#o.writer.seal(ledger, {
-                operation: "degraded_mode_cleared",
-                status: "success",
-                duration_ms: Math.max(0, now - outage.since),
-                scope: "tenant",
-                downtime_seconds: Math.round(Math.max(0, now - outage.since) / 1000),
-                actions_refused: outage.refused,
-                spooled_receipts: 0,
-              }),
-              now,
+            const reason = `another runtime appended to this ledger (${err.message}); rebuilt from the store`.slice(0, 1024);
+            this.#record(rebuilt, { operation: "degraded_mode", status: "failure", duration_ms: 0, scope: "tenant", consecutive_failures: 1, reason });
+            this.#record(rebuilt, {
+              operation: "degraded_mode_cleared",
+              status: "success",
+              duration_ms: Math.max(0, now - outage.since),
+              scope: "tenant",
+              downtime_seconds: Math.round(Math.max(0, now - outage.since) / 1000),
+              actions_refused: outage.refused,
+              spooled_receipts: 0,
             });
           }
         }
@@ -802,15 +799,13 @@ export class GovernorHost {
 
   /** The running tenants of a SKU as the policy compatibility check sees them. */
   *policyTenants(skuId: string): Generator<TenantPolicyFacts> {
-    const month = new Date(this.#o.clock.now()).toISOString().slice(0, 7);
+    const month = monthOf(this.#o.clock.now());
     const none: readonly string[] = [];
     for (const g of this.#governors.values()) {
-      const value = g.actor === null ? g.parked!.value : (g.actor.getSnapshot().value as LifecycleState);
-      const gov = g.actor === null ? g.parked!.gov : g.actor.getSnapshot().context.gov;
+      const { value, gov } = this.#view(g);
       if (gov.skuId !== skuId || value === "new" || value === "decommissioned") continue;
-      let inFlight = none;
-      if (gov.open.size > 0) inFlight = Array.from(gov.open.values(), (a) => a.action);
-      yield { account: g.account, plan: gov.plan, usedThisMonth: gov.usageMonth === month ? gov.usageCount : 0, inFlight };
+      const inFlight = gov.open.size === 0 ? none : Array.from(gov.open.values(), (a) => a.action);
+      yield { account: g.account, plan: gov.plan, usedThisMonth: usedThisMonth(gov, month), inFlight };
     }
   }
 
@@ -842,12 +837,7 @@ export class GovernorHost {
         }
         continue;
       }
-      const before = this.#o.writer.sealedSize(g.account);
-      this.#send(g, { type: "POLICY_OFFERED", policy, forced, now });
-      if (this.#o.writer.sealedSize(g.account) > before) {
-        if (this.#view(g).gov.policyVersion === policy.version) upgraded++;
-        else rolledBack++;
-      }
+      for (const receipt of this.#sendCapturing(g, { type: "POLICY_OFFERED", policy, forced, now })) count(receipt);
     }
     await Promise.all(touched.map((l) => this.#o.writer.durable(l)));
     return { upgraded, rolledBack };
