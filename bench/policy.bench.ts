@@ -8,7 +8,6 @@ import { pino } from "pino";
 import { createDirectoryPolicyRegistry } from "../src/adapters/embedded/fs-policy-registry.ts";
 import { PLATFORM_LEDGER, type LedgerId } from "../src/ledger/receipt.ts";
 import { PolicyRollout } from "../src/policy/rollout.ts";
-import { systemClock } from "../src/ports.ts";
 import { atMost, median, type BenchOptions, type Figure } from "./harness.ts";
 import { benchPolicy, createRig, provision } from "./runtime-rig.ts";
 
@@ -30,7 +29,6 @@ export async function run(options: BenchOptions): Promise<Figure[]> {
     },
     alerts: { alert: () => {} },
     logger: pino({ level: "silent" }),
-    clock: systemClock,
   });
   const broadcast: number[] = [];
   const compat: number[] = [];

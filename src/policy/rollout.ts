@@ -16,7 +16,7 @@ import type { Logger } from "pino";
 import type { PolicyView } from "../../governors/policy-view.ts";
 import { canonicalJson } from "../ledger/canonical.ts";
 import type { Receipt, ReceiptDraft } from "../ledger/receipt.ts";
-import type { AlertSink, Clock, PolicyRegistry } from "../ports.ts";
+import type { AlertSink, PolicyRegistry } from "../ports.ts";
 import { checkCompatibility, diffPolicies, type PolicyDiff, type TenantPolicyFacts } from "./compat.ts";
 import type { PolicyCatalog } from "./registry.ts";
 import { parsePolicy, PolicyDocument, type PolicyIssue } from "./schema.ts";
@@ -34,7 +34,6 @@ export interface PolicyRolloutDeps {
   readonly recordPlatform: (draft: ReceiptDraft) => Promise<Receipt>;
   readonly alerts: AlertSink;
   readonly logger: Logger;
-  readonly clock: Clock;
 }
 
 export interface PushOptions {

@@ -262,11 +262,6 @@ export class LedgerWriter {
     await Promise.allSettled(earlier);
   }
 
-  /** True while receipts go to the spool (safe mode). */
-  get spooling(): boolean {
-    return this.#spooling;
-  }
-
   /**
    * Safe mode: from now on receipts are made durable in the local spool
    * (fsynced, in chain order) instead of the store. Commits already under way
@@ -332,12 +327,16 @@ export class LedgerWriter {
     }
     for (const { tail, receipts } of taken) {
       tail.durable += receipts.length;
-      const ready = tail.waiters.filter((w) => w.size <= tail.durable);
-      if (ready.length > 0) {
-        tail.waiters = tail.waiters.filter((w) => w.size > tail.durable);
-        for (const w of ready) w.run();
-      }
+      this.#runReadyWaiters(tail);
     }
+  }
+
+  /** Runs the callbacks waiting for durability up to what the ledger now has durable. */
+  #runReadyWaiters(tail: LedgerTail): void {
+    const ready = tail.waiters.filter((w) => w.size <= tail.durable);
+    if (ready.length === 0) return;
+    tail.waiters = tail.waiters.filter((w) => w.size > tail.durable);
+    for (const w of ready) w.run();
   }
 
   /** Puts receipts of a failed or gapped commit back in front of what was sealed since, in seq order. */
@@ -419,11 +418,7 @@ export class LedgerWriter {
       if (this.#opts.onCommitted && receipts.length > 0) this.#opts.onCommitted(receipts);
       tail.checkpointed = Math.max(tail.checkpointed, checkpointSize);
       if (tail.checkpointed < tail.durable) uncheckpointed = true;
-      const ready = tail.waiters.filter((w) => w.size <= tail.durable);
-      if (ready.length > 0) {
-        tail.waiters = tail.waiters.filter((w) => w.size > tail.durable);
-        for (const w of ready) w.run();
-      }
+      this.#runReadyWaiters(tail);
     }
     if (uncheckpointed) this.#armCheckpointTimer(interval);
   }

@@ -122,7 +122,6 @@ export class Runtime {
       recordPlatform: (draft) => this.recordPlatform(draft),
       alerts,
       logger: deps.logger,
-      clock: this.clock,
     });
   }
 
