@@ -30,7 +30,7 @@
  * a hung Firestore fails in seconds with `StoreUnavailableError`, not in the
  * minutes a client library may wait.
  */
-import { Firestore, type DocumentReference, type Settings } from "@google-cloud/firestore";
+import { Firestore, type DocumentReference, type Settings, type WriteBatch } from "@google-cloud/firestore";
 import type { LedgerId, Receipt } from "../../ledger/receipt.ts";
 import {
   LedgerStoreErrorCode,
@@ -181,23 +181,40 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
     return docs.every((d, i) => d.exists && d.get("body") === bodies[i]);
   };
 
+  /** Firestore writes a batch takes: its receipts, its checkpoint, and the ledger's marker with its first batch. */
+  const writesOf = (b: AppendBatch) => b.receipts.length + (b.checkpoint === undefined ? 0 : 1) + (b.expectedSeq === 0 && b.receipts.length > 0 ? 1 : 0);
+  const keyOf = (b: AppendBatch) => `${b.ledger}/${b.expectedSeq}`;
+
+  /** Adds a batch's writes to a commit (the marker with the first batch, a create per receipt, the checkpoint); returns the bodies written. */
+  const addBatch = (write: WriteBatch, b: AppendBatch): string[] => {
+    const bodies = b.receipts.map((r) => JSON.stringify(r));
+    if (b.expectedSeq === 0 && b.receipts.length > 0) write.create(ledgerDoc(b.ledger), { ledger: b.ledger });
+    for (const [i, r] of b.receipts.entries()) write.create(receipts(b.ledger).doc(pad(r.seq)), { seq: r.seq, hash: r.hash, body: bodies[i] });
+    if (b.checkpoint !== undefined) write.set(checkpoints(b.ledger).doc(pad(b.checkpoint.size)), { ...b.checkpoint });
+    return bodies;
+  };
+
+  /** A batch's commit answered: its outcome is known (unless its caller gave up first) and the ledger is at least this long. */
+  const stored = (b: AppendBatch, call: { timedOut: boolean }): void => {
+    // A commit that lands after its caller gave up stays "unknown" to the caller, who may retry it.
+    if (!call.timedOut) uncertain.delete(keyOf(b));
+    knownSize.set(b.ledger, Math.max(knownSize.get(b.ledger) ?? 0, b.expectedSeq + b.receipts.length));
+  };
+
   const appendOne = async (batch: AppendBatch, call: { timedOut: boolean }): Promise<SeqConflictError | null> => {
     validate(batch);
     const { ledger, expectedSeq } = batch;
     if (expectedSeq > 0 && (knownSize.get(ledger) ?? 0) < expectedSeq) {
       const prev = await receipts(ledger).doc(pad(expectedSeq - 1)).get();
       if (!prev.exists) {
-        // The batch before may be landing right now (a writer keeps two commits under way): look at the head.
+        // The batch before may be landing right now (another process's, or ours from before a restart): look at the head.
         const size = (await head(ledger)).size;
         if (size < expectedSeq) return new SeqConflictError(ledger, expectedSeq, size);
       }
     }
-    const bodies = batch.receipts.map((r) => JSON.stringify(r));
     const write = db.batch();
-    if (expectedSeq === 0 && batch.receipts.length > 0) write.create(ledgerDoc(ledger), { ledger });
-    for (const [i, r] of batch.receipts.entries()) write.create(receipts(ledger).doc(pad(r.seq)), { seq: r.seq, hash: r.hash, body: bodies[i] });
-    if (batch.checkpoint !== undefined) write.set(checkpoints(ledger).doc(pad(batch.checkpoint.size)), { ...batch.checkpoint });
-    const key = `${ledger}/${expectedSeq}`;
+    const bodies = addBatch(write, batch);
+    const key = keyOf(batch);
     const retry = uncertain.get(key);
     // Until the commit answers, its outcome is unknown (a deadline may cut it short while it lands).
     if (batch.receipts.length > 0) uncertain.set(key, bodies);
@@ -212,15 +229,9 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
       }
       if (batch.checkpoint !== undefined) await checkpoints(ledger).doc(pad(batch.checkpoint.size)).set({ ...batch.checkpoint });
     }
-    // A commit that lands after its caller gave up stays "unknown" to the caller, who may retry it.
-    if (!call.timedOut) uncertain.delete(key);
-    knownSize.set(ledger, Math.max(knownSize.get(ledger) ?? 0, expectedSeq + batch.receipts.length));
+    stored(batch, call);
     return null;
   };
-
-  /** Firestore writes a batch takes: its receipts, its checkpoint, and the ledger's marker with its first batch. */
-  const writesOf = (b: AppendBatch) => b.receipts.length + (b.checkpoint === undefined ? 0 : 1) + (b.expectedSeq === 0 && b.receipts.length > 0 ? 1 : 0);
-  const keyOf = (b: AppendBatch) => `${b.ledger}/${b.expectedSeq}`;
 
   /**
    * Several ledgers' batches in one Firestore commit (one round trip, and far
@@ -235,10 +246,7 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
     const write = db.batch();
     const prior = group.map((b) => uncertain.get(keyOf(b)));
     for (const b of group) {
-      const bodies = b.receipts.map((r) => JSON.stringify(r));
-      if (b.expectedSeq === 0 && b.receipts.length > 0) write.create(ledgerDoc(b.ledger), { ledger: b.ledger });
-      for (const [i, r] of b.receipts.entries()) write.create(receipts(b.ledger).doc(pad(r.seq)), { seq: r.seq, hash: r.hash, body: bodies[i] });
-      if (b.checkpoint !== undefined) write.set(checkpoints(b.ledger).doc(pad(b.checkpoint.size)), { ...b.checkpoint });
+      const bodies = addBatch(write, b);
       if (b.receipts.length > 0) uncertain.set(keyOf(b), bodies);
     }
     try {
@@ -253,10 +261,7 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
       }
       return Promise.all(group.map((b) => appendOne(b, call)));
     }
-    for (const b of group) {
-      if (!call.timedOut) uncertain.delete(keyOf(b));
-      knownSize.set(b.ledger, Math.max(knownSize.get(b.ledger) ?? 0, b.expectedSeq + b.receipts.length));
-    }
+    for (const b of group) stored(b, call);
     return group.map(() => null);
   };
 
