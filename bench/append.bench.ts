@@ -13,25 +13,11 @@ import { genesisHash, sealReceipt, uuidV7 } from "../src/ledger/hash.ts";
 import type { LedgerId, Receipt } from "../src/ledger/receipt.ts";
 import type { LedgerStore } from "../src/ports.ts";
 import { atLeast, atMost, median, type BenchOptions, type Figure } from "./harness.ts";
-
-const T0 = Date.parse("2026-11-24T00:00:00.000Z");
+import { sealedChain, T0 } from "./receipts.ts";
 
 function build(ledgers: number, perLedger: number): Map<LedgerId, Receipt[]> {
   const out = new Map<LedgerId, Receipt[]>();
-  for (let l = 0; l < ledgers; l++) {
-    const ledger = `append-${l}` as LedgerId;
-    const list: Receipt[] = [];
-    let prev = genesisHash(ledger);
-    for (let seq = 0; seq < perLedger; seq++) {
-      const r = sealReceipt(
-        { operation: "action_complete", status: "success", duration_ms: 1, signal_id: `s${seq}`, action_id: uuidV7(T0 + seq), action: "noop" },
-        { ledger, seq, prevHash: prev, timestamp: new Date(T0 + seq).toISOString(), receiptId: uuidV7(T0 + seq), accountId: ledger },
-      );
-      prev = r.hash;
-      list.push(r);
-    }
-    out.set(ledger, list);
-  }
+  for (let l = 0; l < ledgers; l++) out.set(`append-${l}` as LedgerId, sealedChain(`append-${l}` as LedgerId, perLedger));
   return out;
 }
 

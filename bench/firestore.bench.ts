@@ -6,25 +6,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { createFirestoreClient, createFirestoreLedgerStore } from "../src/adapters/gcp/firestore-ledger-store.ts";
-import { genesisHash, sealReceipt, uuidV7 } from "../src/ledger/hash.ts";
-import type { LedgerId, Receipt } from "../src/ledger/receipt.ts";
+import type { LedgerId } from "../src/ledger/receipt.ts";
 import { clearFirestoreEmulator } from "./emulators.ts";
 import { atLeast, median, type BenchOptions, type Figure } from "./harness.ts";
-
-function receipts(ledger: string, n: number): Receipt[] {
-  const t0 = Date.parse("2026-11-24T00:00:00.000Z");
-  const out: Receipt[] = [];
-  let prev = genesisHash(ledger);
-  for (let seq = 0; seq < n; seq++) {
-    const r = sealReceipt(
-      { operation: "action_complete", status: "success", duration_ms: 1, signal_id: `s${seq}`, action_id: uuidV7(t0 + seq), action: "noop" },
-      { ledger, seq, prevHash: prev, timestamp: new Date(t0 + seq).toISOString(), receiptId: uuidV7(t0 + seq), accountId: ledger },
-    );
-    prev = r.hash;
-    out.push(r);
-  }
-  return out;
-}
+import { sealedChain } from "./receipts.ts";
 
 const LEDGERS = 4;
 const NAME = `Firestore emulator: receipts appended through the store (batches of 100, ${LEDGERS} ledgers at once; median of 3)`;
@@ -45,7 +30,7 @@ export async function run(options: BenchOptions): Promise<Figure[]> {
     // Bare: one create() per receipt, one after another.
     const db = createFirestoreClient();
     const coll = db.collection(`${prefix}bare`);
-    const plain = receipts("bare" as LedgerId, n);
+    const plain = sealedChain("bare" as LedgerId, n);
     await coll.doc("warm-up").create({ x: 1 });
     let t0 = performance.now();
     for (const r of plain) await coll.doc(String(r.seq).padStart(12, "0")).create({ seq: r.seq, hash: r.hash, body: JSON.stringify(r) });
@@ -56,7 +41,7 @@ export async function run(options: BenchOptions): Promise<Figure[]> {
     // The store: batches of 100 per ledger, the ledgers' batches committed together.
     const store = createFirestoreLedgerStore({ firestore: createFirestoreClient(), collectionPrefix: prefix });
     const per = n / ledgers;
-    const data = Array.from({ length: ledgers }, (_, l) => receipts(`ledger-${l}`, per));
+    const data = Array.from({ length: ledgers }, (_, l) => sealedChain(`ledger-${l}` as LedgerId, per));
     await store.probe(5000);
     t0 = performance.now();
     for (let from = 0; from < per; from += 100) {

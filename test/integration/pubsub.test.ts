@@ -61,6 +61,23 @@ function channels(overrides: Partial<Parameters<typeof createPubSubChannels>[0]>
   return { c, seen, undeliverable };
 }
 
+/** Channels allowing 2 messages out per tenant, whose handler holds each for `ms`: counts how many were out at most, and how many are done. */
+function holding(ms: number) {
+  const stats = { outstanding: 0, most: 0, done: 0 };
+  const { c } = channels({
+    maxMessages: () => 2,
+    onSignal: async () => {
+      stats.outstanding++;
+      stats.most = Math.max(stats.most, stats.outstanding);
+      await new Promise((r) => setTimeout(r, ms));
+      stats.outstanding--;
+      stats.done++;
+      return "ack";
+    },
+  });
+  return Object.assign(stats, { c });
+}
+
 describe("Pub/Sub signal channels", () => {
   it("creates a tenant's topic idempotently, delivers decoded signals, and deletes the topic", async () => {
     const acct = account();
@@ -92,24 +109,12 @@ describe("Pub/Sub signal channels", () => {
 
   it("keeps at most maxMessages outstanding per tenant", async () => {
     const acct = account();
-    let outstanding = 0;
-    let most = 0;
-    let done = 0;
-    const { c } = channels({
-      maxMessages: () => 2,
-      onSignal: async () => {
-        outstanding++;
-        most = Math.max(most, outstanding);
-        await new Promise((r) => setTimeout(r, 100));
-        outstanding--;
-        done++;
-        return "ack";
-      },
-    });
+    const held = holding(100);
+    const { c } = held;
     await c.create(acct);
     await Promise.all(Array.from({ length: 10 }, (_, i) => publish(acct, { signal_id: `f-${i}`, action: "noop" })));
-    await until(() => done === 10, "ten signals");
-    expect(most).toBe(2);
+    await until(() => held.done === 10, "ten signals");
+    expect(held.most).toBe(2);
   });
 
   it("dead-letters a message that is not a signal after the allowed deliveries, exactly once, with the reason", async () => {
@@ -170,30 +175,18 @@ describe("Pub/Sub signal channels", () => {
 
   it("applies a new flow control to a tenant it is consuming", async () => {
     const acct = account();
-    let outstanding = 0;
-    let most = 0;
-    let done = 0;
-    const { c } = channels({
-      maxMessages: () => 2,
-      onSignal: async () => {
-        outstanding++;
-        most = Math.max(most, outstanding);
-        await new Promise((r) => setTimeout(r, 150));
-        outstanding--;
-        done++;
-        return "ack";
-      },
-    });
+    const held = holding(150);
+    const { c } = held;
     await c.create(acct);
     await Promise.all(Array.from({ length: 60 }, (_, i) => publish(acct, { signal_id: `g-${i}`, action: "noop" })));
-    await until(() => done >= 4, "the first signals");
-    expect(most).toBe(2);
-    most = 0;
+    await until(() => held.done >= 4, "the first signals");
+    expect(held.most).toBe(2);
+    held.most = 0;
     c.setFlowControl(acct, 6);
-    await until(() => done >= 60, "every signal");
+    await until(() => held.done >= 60, "every signal");
     // The stream reopens with the new limit while the two handed on under the old one finish: at most 6 + 2 at that moment.
-    expect(most).toBeGreaterThanOrEqual(6);
-    expect(most).toBeLessThanOrEqual(8);
+    expect(held.most).toBeGreaterThanOrEqual(6);
+    expect(held.most).toBeLessThanOrEqual(8);
   });
 
   it("resumes consuming an existing subscription after a restart", async () => {
