@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import canonicalize from "canonicalize";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalJson, MAX_JSON_DEPTH } from "../../src/ledger/canonical.ts";
@@ -86,6 +87,28 @@ describe("canonicalJson", () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("writes the same text as the reference implementation (canonicalize) for any JSON value, strings of any code point included", () => {
+    const anyString = fc.string({ unit: "binary", maxLength: 12 });
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small" },
+        fc.constant(null),
+        fc.boolean(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.integer(),
+        anyString,
+        fc.array(tie("node"), { maxLength: 5 }),
+        fc.dictionary(fc.oneof(anyString, fc.nat().map(String)), tie("node"), { maxKeys: 6 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(canonicalJson(v)).toBe(canonicalize(v));
+      }),
+      { numRuns: 2000 },
     );
   });
 });
