@@ -9,12 +9,15 @@
  * effect ever runs, and no caller is answered, before its receipt is durable.
  */
 import type { Logger } from "pino";
-import { sealReceipt, genesisHash, hexToBytes } from "../ledger/hash.ts";
+import { sealReceipt, genesisHash } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";
 import { signCheckpoint, type SignerKey } from "../ledger/checkpoint.ts";
 import { PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
 import { SeqConflictError, type AppendBatch, type Clock, type LedgerStore, type StoredCheckpoint } from "../ports.ts";
 import { drainSpool, type FileSpool, type SpoolEntry } from "./spool.ts";
+
+/** Receipts sealed in one turn after which a commit starts without waiting for the turn to end. */
+const EARLY_COMMIT_RECEIPTS = 512;
 
 interface LedgerTail {
   readonly ledger: LedgerId;
@@ -94,6 +97,8 @@ export class LedgerWriter {
   /** The spool is being drained: receipts wait in memory until it is empty. */
   #draining = false;
   #spoolChain: Promise<void> = Promise.resolve();
+  /** Receipts sealed since the last commit took them. */
+  #uncommitted = 0;
 
   constructor(opts: LedgerWriterOptions) {
     this.#opts = opts;
@@ -159,10 +164,12 @@ export class LedgerWriter {
     tail.sealed++;
     tail.lastHash = receipt.hash;
     tail.lastTimestampMs = nowMs;
-    tail.frontier.push(hexToBytes(receipt.hash));
+    // The hash was just computed here: 64 lowercase hex digits, no need to check them again.
+    tail.frontier.push(Buffer.from(receipt.hash, "hex"));
     tail.pending.push(receipt);
     this.#dirty.add(tail);
-    this.#scheduleFlush();
+    if (++this.#uncommitted >= EARLY_COMMIT_RECEIPTS) this.#commitEarly();
+    else this.#scheduleFlush();
     return receipt;
   }
 
@@ -197,13 +204,32 @@ export class LedgerWriter {
     // setImmediate: every decision taken in this turn of the event loop joins one commit.
     setImmediate(() => {
       this.#flushScheduled = false;
-      this.flush().then(
-        () => {
-          this.#retryDelayMs = 0;
-        },
-        (err: unknown) => this.#retryLater(err),
-      );
+      this.#startFlush();
     });
+  }
+
+  #startFlush(): void {
+    this.flush().then(
+      () => {
+        this.#retryDelayMs = 0;
+      },
+      (err: unknown) => this.#retryLater(err),
+    );
+  }
+
+  /**
+   * A turn that seals many receipts (a burst of signals, a thousand deadlines
+   * at once) sends the first of them to the store while it goes on deciding:
+   * the store's thread commits them meanwhile instead of waiting for the turn
+   * to end. Only when a commit slot is free and the store is healthy.
+   */
+  #commitEarly(): void {
+    const max = this.#opts.maxInFlight ?? this.#opts.store.commitsInFlight ?? 2;
+    if (this.#spooling || this.#draining || this.#retry !== null || this.#broken || this.#closed || this.#inFlight.size >= max) {
+      this.#scheduleFlush();
+      return;
+    }
+    this.#startFlush();
   }
 
   /**
@@ -307,6 +333,7 @@ export class LedgerWriter {
     const spool = this.#opts.spool!;
     const entries: SpoolEntry[] = [];
     const taken: { tail: LedgerTail; receipts: Receipt[] }[] = [];
+    this.#uncommitted = 0;
     for (const tail of this.#dirty) {
       if (tail.fenced || tail.pending.length === 0) continue;
       const receipts = tail.pending;
@@ -357,6 +384,7 @@ export class LedgerWriter {
     let signBudget = this.#opts.maxCheckpointsPerCommit ?? 256;
     const maxBatch = this.#opts.store.maxBatchReceipts ?? Number.POSITIVE_INFINITY;
     const leftOver: LedgerTail[] = [];
+    this.#uncommitted = 0;
     for (const tail of this.#dirty) {
       if (tail.fenced) continue;
       let receipts = tail.pending;
