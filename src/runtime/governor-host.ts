@@ -41,6 +41,14 @@ const BOOKKEEPING: ReadonlySet<string> = new Set([
   "policy_rollback",
 ]);
 
+/**
+ * The reason a handler's AbortSignal gives when its deadline passes: a
+ * `TimeoutError`, as `AbortSignal.timeout()` gives. One shared instance: a
+ * thousand deadlines that pass together would otherwise make a thousand
+ * DOMExceptions, each with its stack, on the path that writes `action_timeout`.
+ */
+const DEADLINE_PASSED = new DOMException("the action's deadline passed", "TimeoutError");
+
 /** Bumped whenever the snapshot layout or the meaning of a governor's state changes: older snapshots are then ignored. */
 export const SNAPSHOT_VERSION = "governor-snapshot/1";
 
@@ -149,7 +157,7 @@ export class GovernorHost {
       actions: {
         record: ({ context }, draft: ReceiptDraft) => this.#record(gov(context.gov.account), draft),
         runHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => this.#runHandler(gov(context.gov.account), e)),
-        abortHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => gov(context.gov.account).controllers.get(e.actionId)?.abort()),
+        abortHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => gov(context.gov.account).controllers.get(e.actionId)?.abort(DEADLINE_PASSED)),
         runRollback: ({ context }, e) => this.#later(gov(context.gov.account), () => this.#runRollback(gov(context.gov.account), e)),
         armDeadline: ({ context }, e) => this.#armDeadline(gov(context.gov.account), e.actionId, e.at),
         cancelDeadline: ({ context }, e) => {
@@ -462,7 +470,7 @@ export class GovernorHost {
       this.#deadlines.add(at, (now) => {
         g.deadlines.delete(actionId);
         // The handler's AbortSignal fires at the deadline itself, not once the receipt is written.
-        g.controllers.get(actionId)?.abort();
+        g.controllers.get(actionId)?.abort(DEADLINE_PASSED);
         this.#send(g, { type: "DEADLINE", actionId, now });
       }),
     );
@@ -533,7 +541,7 @@ export class GovernorHost {
     const cause: RollbackCause = e.cause;
     const timeout = Math.max(1, e.deadline - this.#o.clock.now());
     const controller = new AbortController();
-    const timer = this.#o.clock.setTimeout(() => controller.abort(), timeout);
+    const timer = this.#o.clock.setTimeout(() => controller.abort(DEADLINE_PASSED), timeout);
     const finish = (event: GovernorEvent) => {
       timer.cancel();
       this.#send(g, event);

@@ -18,7 +18,7 @@ export interface ActionContext {
   readonly params: Record<string, unknown>;
   /** The action's settings from the policy. */
   readonly config: Readonly<Record<string, unknown>>;
-  /** Fires at the action's deadline; a handler must stop then. */
+  /** Fires at the action's deadline (its reason a `TimeoutError` DOMException); a handler must stop then. */
   readonly signal: AbortSignal;
 }
 
