@@ -1,6 +1,6 @@
 /**
  * The embedded LedgerStore: SQLite through Node's built-in `node:sqlite`, on
- * a worker thread of its own (`sqlite-worker.ts`).
+ * a worker thread of its own (`sqlite-worker.js`).
  *
  * - WAL journal. `synchronous = FULL` by default: a commit is fsynced before
  *   `append` resolves, so an acknowledged receipt survives a killed process
@@ -38,7 +38,7 @@ import {
   type StoredCheckpoint,
   type StoredSnapshot,
 } from "../../ports.ts";
-import type { Reply, Request, WireBatch, WorkerConfig } from "./sqlite-worker.ts";
+import type { Reply, Request, WireBatch, WorkerConfig } from "./sqlite-wire.ts";
 
 export interface SqliteLedgerStoreOptions {
   /** Database file (created with its directory). */
@@ -92,7 +92,7 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
   mkdirSync(dirname(path), { recursive: true });
   const config: WorkerConfig = { path, busyTimeoutMs: options.busyTimeoutMs ?? 1000, synchronous: options.synchronous ?? "full" };
   const callTimeout = options.callTimeoutMs ?? 10_000;
-  const worker = new Worker(new URL("./sqlite-worker.ts", import.meta.url), { workerData: config });
+  const worker = new Worker(new URL("./sqlite-worker.js", import.meta.url), { workerData: config });
   worker.unref();
   let nextId = 0;
   let closed = false;

@@ -6,41 +6,24 @@
  * Each `append` message is one transaction (the client groups every append of
  * a turn of its event loop into one message): a SAVEPOINT per batch, so a
  * conflicting batch is rolled back alone and the others commit.
+ *
+ * Plain JavaScript, type-checked through its JSDoc: a worker thread is an
+ * isolate of its own, and a `.ts` entry point would make Node load its
+ * TypeScript stripper a second time there (about 12 MB of resident memory).
  */
+// @ts-check
+/** @import { Reply, Request, WireBatch, WorkerConfig } from "./sqlite-wire.ts" */
 import { DatabaseSync } from "node:sqlite";
 import { parentPort, workerData } from "node:worker_threads";
 
-export interface WorkerConfig {
-  readonly path: string;
-  readonly busyTimeoutMs: number;
-  readonly synchronous: "full" | "normal";
-}
+/** @type {WorkerConfig} */
+const config = workerData;
 
-export interface WireBatch {
-  readonly ledger: string;
-  readonly expectedSeq: number;
-  /** [seq, hash, JSON text] per receipt. */
-  readonly rows: readonly (readonly [number, string, string])[];
-  readonly checkpoint?: { size: number; root: string; note: string };
-}
-
-export type Request =
-  | { id: number; op: "append"; batches: WireBatch[] }
-  | { id: number; op: "read"; ledger: string; from: number; limit: number }
-  | { id: number; op: "readHashes"; ledger: string; from: number; to: number }
-  | { id: number; op: "head"; ledger: string }
-  | { id: number; op: "latestCheckpoint"; ledger: string }
-  | { id: number; op: "listLedgers" }
-  | { id: number; op: "putSnapshot"; ledger: string; seq: number; lastHash: string; version: string; state: string }
-  | { id: number; op: "getSnapshot"; ledger: string }
-  | { id: number; op: "probe"; deadlineMs: number; at: number }
-  | { id: number; op: "close" };
-
-export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { message: string; errcode?: number; errstr?: string } };
-
-const config = workerData as WorkerConfig;
-
-function open(timeout: number): DatabaseSync {
+/**
+ * @param {number} timeout
+ * @returns {DatabaseSync}
+ */
+function open(timeout) {
   const db = new DatabaseSync(config.path, { timeout });
   db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${config.synchronous === "normal" ? "NORMAL" : "FULL"};`);
   return db;
@@ -65,10 +48,12 @@ const SCHEMA = `
  * schema; the loser may get SQLITE_BUSY or SQLITE_SCHEMA without the busy
  * handler being asked, so opening is retried until the busy timeout.
  */
-function initialize(): DatabaseSync {
+/** @returns {DatabaseSync} */
+function initialize() {
   const until = Date.now() + Math.max(config.busyTimeoutMs, 2000);
   for (;;) {
-    let handle: DatabaseSync | null = null;
+    /** @type {DatabaseSync | null} */
+    let handle = null;
     try {
       handle = open(config.busyTimeoutMs);
       handle.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
@@ -106,13 +91,18 @@ st.read.setReturnArrays(true);
 // Sizes this connection has seen: a hint only. When it says a batch fits, the unique
 // (ledger, seq) index still refuses a seq another connection wrote first; when it says
 // a batch does not fit, the database is asked.
-const sizes = new Map<string, number>();
-function currentSize(ledger: string, fresh = false): number {
+/** @type {Map<string, number>} */
+const sizes = new Map();
+/**
+ * @param {string} ledger
+ * @returns {number}
+ */
+function currentSize(ledger, fresh = false) {
   if (!fresh) {
     const known = sizes.get(ledger);
     if (known !== undefined) return known;
   }
-  const row = st.size.get(ledger) as { seq: number } | undefined;
+  const row = /** @type {{ seq: number } | undefined} */ (st.size.get(ledger));
   const size = row === undefined ? 0 : row.seq + 1;
   sizes.set(ledger, size);
   return size;
@@ -121,8 +111,13 @@ function currentSize(ledger: string, fresh = false): number {
 const CONSTRAINT = 19;
 
 /** One transaction; per batch null (committed) or the size that conflicted. */
-function append(batches: readonly WireBatch[]): ({ actualSize: number } | null)[] {
-  const outcomes: ({ actualSize: number } | null)[] = [];
+/**
+ * @param {readonly WireBatch[]} batches
+ * @returns {({ actualSize: number } | null)[]}
+ */
+function append(batches) {
+  /** @type {({ actualSize: number } | null)[]} */
+  const outcomes = [];
   db.exec("BEGIN IMMEDIATE");
   try {
     for (const b of batches) {
@@ -142,7 +137,7 @@ function append(batches: readonly WireBatch[]): ({ actualSize: number } | null)[
         outcomes.push(null);
       } catch (err) {
         db.exec("ROLLBACK TO batch; RELEASE batch");
-        const code = (err as { errcode?: number }).errcode;
+        const code = /** @type {{ errcode?: number }} */ (err).errcode;
         // A row that exists already: another connection wrote this seq first.
         if (typeof code === "number" && (code & 0xff) === CONSTRAINT) outcomes.push({ actualSize: currentSize(b.ledger, true) });
         else throw err;
@@ -169,19 +164,31 @@ const HASHES_PER_CHUNK = 1_000_000;
  * hashes: a million strings cost more to make and pass between threads than
  * to read, and SQLite concatenates them without making any.
  */
-function readHashes(ledger: string, from: number, to: number): string[] {
-  const chunks: string[] = [];
+/**
+ * @param {string} ledger
+ * @param {number} from
+ * @param {number} to
+ * @returns {string[]}
+ */
+function readHashes(ledger, from, to) {
+  /** @type {string[]} */
+  const chunks = [];
   for (let lo = from; lo < to; lo += HASHES_PER_CHUNK) {
-    const row = st.hashes.get(ledger, lo, Math.min(to, lo + HASHES_PER_CHUNK)) as { n: number; joined: string | null };
+    const row = /** @type {{ n: number; joined: string | null }} */ (st.hashes.get(ledger, lo, Math.min(to, lo + HASHES_PER_CHUNK)));
     if (row.joined !== null) chunks.push(row.joined);
     if (row.n < HASHES_PER_CHUNK) break;
   }
   return chunks;
 }
 
-let probeDb: DatabaseSync | null = null;
+/** @type {DatabaseSync | null} */
+let probeDb = null;
 let probeTimeout = 0;
-function probe(deadlineMs: number, at: number): void {
+/**
+ * @param {number} deadlineMs
+ * @param {number} at
+ */
+function probe(deadlineMs, at) {
   // A connection of its own whose lock wait is the probe's deadline.
   if (probeDb === null || probeTimeout !== deadlineMs) {
     probeDb?.close();
@@ -200,16 +207,20 @@ function probe(deadlineMs: number, at: number): void {
     }
     throw err;
   }
-  const row = probeDb.prepare("SELECT at FROM probe WHERE id = 1").get() as { at: number } | undefined;
+  const row = /** @type {{ at: number } | undefined} */ (probeDb.prepare("SELECT at FROM probe WHERE id = 1").get());
   if (row?.at !== at) throw new Error("the probe read did not return the probe write");
 }
 
-function handle(m: Request): unknown {
+/**
+ * @param {Request} m
+ * @returns {unknown}
+ */
+function handle(m) {
   switch (m.op) {
     case "append":
       return append(m.batches);
     case "read":
-      return (st.read.all(m.ledger, m.from, m.limit) as unknown as [string][]).map(([b]) => b);
+      return /** @type {[string][]} */ (/** @type {unknown} */ (st.read.all(m.ledger, m.from, m.limit))).map(([b]) => b);
     case "readHashes":
       return readHashes(m.ledger, m.from, m.to);
     case "head":
@@ -217,7 +228,7 @@ function handle(m: Request): unknown {
     case "latestCheckpoint":
       return st.latestCheckpoint.get(m.ledger) ?? null;
     case "listLedgers":
-      return (st.ledgers.all() as { ledger: string }[]).map((r) => r.ledger);
+      return /** @type {{ ledger: string }[]} */ (st.ledgers.all()).map((r) => r.ledger);
     case "putSnapshot":
       st.putSnapshot.run(m.ledger, m.seq, m.lastHash, m.version, m.state);
       return null;
@@ -233,14 +244,18 @@ function handle(m: Request): unknown {
   }
 }
 
-parentPort!.on("message", (m: Request) => {
-  let reply: Reply;
+const port = parentPort;
+if (port === null) throw new Error("sqlite-worker.js runs as a worker thread of the embedded ledger store");
+
+port.on("message", (/** @type {Request} */ m) => {
+  /** @type {Reply} */
+  let reply;
   try {
     reply = { id: m.id, ok: true, value: handle(m) };
   } catch (err) {
-    const e = err as { message?: string; errcode?: number; errstr?: string };
+    const e = /** @type {{ message?: string; errcode?: number; errstr?: string }} */ (err);
     reply = { id: m.id, ok: false, error: { message: e.message ?? String(err), ...(e.errcode === undefined ? {} : { errcode: e.errcode }), ...(e.errstr === undefined ? {} : { errstr: e.errstr }) } };
   }
-  parentPort!.postMessage(reply);
-  if (m.op === "close") parentPort!.close();
+  port.postMessage(reply);
+  if (m.op === "close") port.close();
 });
