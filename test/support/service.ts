@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Webhook } from "standardwebhooks";
+import { SERVICE_NODE_FLAGS } from "../../src/cli/node-flags.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
 
@@ -66,7 +67,7 @@ export interface StartOptions {
 export async function startService(options: StartOptions = {}): Promise<Service> {
   const dataDir = options.dataDir ?? scratchDir("governor-e2e-");
   const addressFile = join(scratchDir("governor-addr-"), "address");
-  const proc = spawn(process.execPath, [cliPath, "serve", ...(options.args ?? [])], {
+  const proc = spawn(process.execPath, [...SERVICE_NODE_FLAGS, cliPath, "serve", ...(options.args ?? [])], {
     cwd: repoRoot,
     env: {
       ...process.env,
