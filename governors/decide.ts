@@ -7,6 +7,7 @@ import type { DraftOf, ReceiptDraft, RefusalCode } from "../src/ledger/receipt.t
 import type { GovernorState, OpenAction, SignalOutcome } from "./governor-state.ts";
 import { currentPlan, queued } from "./governor-state.ts";
 import type { PolicyView } from "./policy-view.ts";
+import { isoTimestamp, monthOf } from "./timestamps.ts";
 
 /** Why a signal got no decision at all (no receipt): the tenant cannot take signals now. */
 export type Unavailable = "not_provisioned" | "suspended" | "degraded" | "decommissioning" | "decommissioned";
@@ -49,7 +50,6 @@ export interface Decision {
 
 const none = (): Decision => ({ drafts: [], effects: [] });
 
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 function ref(a: OpenAction): OpenActionRef {
   return { actionId: a.actionId, signalId: a.signalId, action: a.action, handler: a.handler, params: a.params };
@@ -112,7 +112,7 @@ export function decideSignal(state: GovernorState, policy: PolicyView | null, li
   if (invalid !== null) {
     return refuse(cmd.signal_id, cmd.action, "invalid_params", invalid);
   }
-  const month = iso(cmd.now).slice(0, 7);
+  const month = monthOf(cmd.now);
   const used = month === state.usageMonth ? state.usageCount : 0;
   if (used >= plan.monthlyActions) {
     return refuse(cmd.signal_id, cmd.action, "quota_exhausted", `plan "${plan.name}" allows ${plan.monthlyActions} actions a month; ${used} used in ${month}`);
@@ -153,7 +153,7 @@ function start(action: OpenActionRef, timeoutMs: number, now: number): { drafts:
     action: action.action,
     handler: action.handler,
     params: action.params,
-    deadline: iso(deadline),
+    deadline: isoTimestamp(deadline),
     timeout_ms: timeoutMs,
   };
   return {
@@ -369,11 +369,6 @@ export function decideDrainExpired(state: GovernorState, policy: PolicyView | nu
     out.effects.push(...d.effects);
   }
   return out;
-}
-
-/** The calendar month (UTC) of a time, as `usageMonth` names it: "2026-11". */
-export function monthOf(now: number): string {
-  return new Date(now).toISOString().slice(0, 7);
 }
 
 /** Actions started in `month` (see `monthOf`): the count the monthly quota is held to. */

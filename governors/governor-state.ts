@@ -10,6 +10,7 @@
 import type { Receipt } from "../src/ledger/receipt.ts";
 import { isTerminal, nextActionState, type ActionLifecycleEvent, type ActionState } from "./action-lifecycle.ts";
 import type { PolicyResolver, PolicyView } from "./policy-view.ts";
+import { parseTimestamp } from "./timestamps.ts";
 
 /** An action that has not reached a terminal state. */
 export interface OpenAction {
@@ -138,7 +139,7 @@ function accept(state: GovernorState, receipt: Extract<Receipt, { operation: "ac
     state: "pending",
     deadline: null,
     timeoutMs: 0,
-    acceptedAt: Date.parse(receipt.timestamp),
+    acceptedAt: parseTimestamp(receipt.timestamp),
     startedAt: null,
   };
   state.open.set(receipt.action_id, open);
@@ -182,7 +183,7 @@ export function evolve(state: GovernorState, receipt: Receipt): GovernorState {
     case "governor_scaled":
       state.concurrency = receipt.concurrency;
       state.lastScale = {
-        at: Date.parse(receipt.timestamp),
+        at: parseTimestamp(receipt.timestamp),
         previous: receipt.previous_concurrency,
         concurrency: receipt.concurrency,
         queueDepth: receipt.queue_depth,
@@ -208,9 +209,9 @@ export function evolve(state: GovernorState, receipt: Receipt): GovernorState {
         }
         dequeue(state);
       }
-      const started = Date.parse(receipt.timestamp);
+      const started = parseTimestamp(receipt.timestamp);
       open.startedAt = started;
-      open.deadline = Date.parse(receipt.deadline);
+      open.deadline = parseTimestamp(receipt.deadline);
       open.timeoutMs = receipt.timeout_ms;
       step(state, receipt, receipt.action_id, { type: "action_started" });
       break;

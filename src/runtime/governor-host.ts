@@ -10,10 +10,11 @@
  */
 import type { Logger } from "pino";
 import { createActor, type Actor } from "xstate";
-import { decidePolicyOffer, monthOf, usedThisMonth, type SignalReply, type Effect, type OpenActionRef, type RollbackCause } from "../../governors/decide.ts";
+import { decidePolicyOffer, usedThisMonth, type SignalReply, type Effect, type OpenActionRef, type RollbackCause } from "../../governors/decide.ts";
 import { evolve, initialGovernorState, oldestWaitMs, queueDepth, serializeState, deserializeState, type GovernorState, type SerializedGovernorState } from "../../governors/governor-state.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
 import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
+import { monthOf } from "../../governors/timestamps.ts";
 import { tenantGovernor, type ArchivedCommand, type ChangePlanCommand, type GovernorEvent, type ProvisionCommand } from "../../governors/tenant-governor.ts";
 import { hexToBytes } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";

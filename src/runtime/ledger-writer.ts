@@ -9,6 +9,7 @@
  * effect ever runs, and no caller is answered, before its receipt is durable.
  */
 import type { Logger } from "pino";
+import { isoTimestamp } from "../../governors/timestamps.ts";
 import { sealReceipt, genesisHash } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";
 import { signCheckpoint, type SignerKey } from "../ledger/checkpoint.ts";
@@ -157,7 +158,7 @@ export class LedgerWriter {
       ledger,
       seq: tail.sealed,
       prevHash: tail.lastHash,
-      timestamp: new Date(nowMs).toISOString(),
+      timestamp: isoTimestamp(nowMs),
       receiptId: this.#opts.newId(),
       ...(ledger === PLATFORM_LEDGER ? {} : { accountId: ledger }),
     });
