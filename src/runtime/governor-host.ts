@@ -11,7 +11,7 @@
 import type { Logger } from "pino";
 import { createActor, type Actor } from "xstate";
 import { decidePolicyOffer, usedThisMonth, type SignalReply, type Effect, type OpenActionRef, type RollbackCause } from "../../governors/decide.ts";
-import { evolve, initialGovernorState, oldestWaitMs, queueDepth, serializeState, deserializeState, type GovernorState, type SerializedGovernorState } from "../../governors/governor-state.ts";
+import { decodeSnapshotState, encodeSnapshotState, evolve, initialGovernorState, oldestWaitMs, queueDepth, type GovernorState, type StoredGovernorState } from "../../governors/governor-state.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
 import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
 import { monthOf } from "../../governors/timestamps.ts";
@@ -51,7 +51,7 @@ const BOOKKEEPING: ReadonlySet<string> = new Set([
 const DEADLINE_PASSED = new DOMException("the action's deadline passed", "TimeoutError");
 
 /** Bumped whenever the snapshot layout or the meaning of a governor's state changes: older snapshots are then ignored. */
-export const SNAPSHOT_VERSION = "governor-snapshot/1";
+export const SNAPSHOT_VERSION = "governor-snapshot/2";
 
 export interface GovernorHostOptions {
   readonly store: LedgerStore;
@@ -220,17 +220,23 @@ export class GovernorHost {
     const [head, snap, checkpoint] = await Promise.all([store.head(ledger), store.getSnapshot(ledger), store.latestCheckpoint(ledger)]);
     let from = 0;
     let value: LifecycleState = "new";
-    let state = undefined as ReturnType<typeof deserializeState> | undefined;
+    let state: GovernorState | undefined;
     let frontier = new MerkleFrontier();
     if (snap !== null && snap.version === SNAPSHOT_VERSION && snap.seq <= head.size && snap.seq > 0) {
       // The snapshot must still describe this ledger: the receipt it ends at has the hash it recorded.
       const lastHash = snap.seq === head.size ? head.lastHash : (await store.read(ledger, snap.seq - 1, 1))[0]?.hash;
       if (lastHash === snap.lastHash) {
-        const saved = snap.state as { value: LifecycleState; gov: SerializedGovernorState; frontier: unknown };
-        value = saved.value;
-        state = deserializeState(saved.gov);
-        frontier = MerkleFrontier.fromJSON(saved.frontier as never);
-        from = snap.seq;
+        const saved = snap.state as { value: LifecycleState; gov: StoredGovernorState; frontier: unknown };
+        try {
+          state = decodeSnapshotState(saved.gov);
+          frontier = MerkleFrontier.fromJSON(saved.frontier as never);
+          value = saved.value;
+          from = snap.seq;
+        } catch (err) {
+          state = undefined;
+          frontier = new MerkleFrontier();
+          this.#o.logger.warn({ ledger, err }, "snapshot cannot be read; replaying from seq 0");
+        }
       } else {
         this.#o.logger.warn({ ledger }, "snapshot does not match the ledger; replaying from seq 0");
       }
@@ -572,7 +578,7 @@ export class GovernorHost {
     const due = force ? since > 0 : since >= Math.max(this.#snapshotEvery(), Math.floor(g.lastSnapshotSeq / 10));
     if (!due || this.#o.writer.sealedSize(g.account) !== size) return;
     // Taken now, when the state covers exactly the sealed receipts; stored once they are durable.
-    const saved = { value: snap.value, gov: serializeState(gov), frontier: this.#o.writer.frontier(g.account).toJSON() };
+    const saved = { value: snap.value, gov: encodeSnapshotState(gov), frontier: this.#o.writer.frontier(g.account).toJSON() };
     const lastHash = gov.lastHash ?? "";
     g.snapshotting = true;
     g.lastSnapshotSeq = size;
