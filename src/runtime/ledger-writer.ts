@@ -8,6 +8,7 @@
  * sealed so far for that ledger is durable. Effects are run through it: no
  * effect ever runs, and no caller is answered, before its receipt is durable.
  */
+import { Buffer } from "node:buffer";
 import type { Logger } from "pino";
 import { isoTimestamp } from "../../governors/timestamps.ts";
 import { sealReceipt, genesisHash } from "../ledger/hash.ts";
