@@ -173,9 +173,9 @@ export function decideDequeue(state: GovernorState, policy: PolicyView | null, n
   // receipt see the others as still pending and start them twice.
   let free = Math.min(1, state.concurrency - state.busy);
   if (free <= 0) return out;
-  for (const actionId of queued(state)) {
-    if (free <= 0) break;
-    const open = state.open.get(actionId);
+  // Walked in place: this runs once per start, with thousands waiting behind.
+  for (let i = state.queueHead; i < state.queue.length && free > 0; i++) {
+    const open = state.open.get(state.queue[i]!);
     if (open === undefined || open.state !== "pending") continue;
     const spec = policy?.actions.get(open.action);
     const timeoutMs = spec?.timeoutMs ?? 500;
