@@ -5,6 +5,7 @@ import { ConfigError, describeSettings, loadConfig } from "../config.ts";
 import { loadCredentials } from "../credentials.ts";
 import { buildServer } from "../ingress/server.ts";
 import { createLogger } from "../logger.ts";
+import { StoreUnavailableError } from "../ports.ts";
 import { Marketplace } from "../runtime/marketplace.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { embeddedBackend, gcpBackend, type Backend } from "./backends.ts";
@@ -56,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const runtime = new Runtime({ config, credentials, ...backend, logger });
   const marketplace = new Marketplace(runtime);
-  const started = await runtime.start();
+  const started = await startRuntime(runtime, logger);
   logger.info(started, "governors rebuilt from their ledgers");
   const { app } = buildServer(runtime, logger, { marketplace });
   await backend.attach(runtime, marketplace);
@@ -84,4 +85,23 @@ export async function run(argv: string[]): Promise<number> {
   process.once("SIGTERM", () => void stop("SIGTERM"));
   process.once("SIGINT", () => void stop("SIGINT"));
   return new Promise<number>(() => {});
+}
+
+/**
+ * Starts the runtime, trying again while the ledger store does not answer (a
+ * store still coming up, a network not there yet): each attempt says so in
+ * the log, with a delay that grows to 10 s. Any other failure stops the start.
+ * Nothing runs or is acknowledged before the start succeeds, and each step of
+ * it (spool drain, rebuild) can be taken again.
+ */
+async function startRuntime(runtime: Runtime, logger: ReturnType<typeof createLogger>): ReturnType<Runtime["start"]> {
+  for (let attempt = 1, delayMs = 500; ; attempt++, delayMs = Math.min(10_000, delayMs * 2)) {
+    try {
+      return await runtime.start();
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      logger.warn({ code: err.code, attempt, retryInMs: delayMs, reason: err.message }, "the ledger store did not answer at start; trying again");
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }

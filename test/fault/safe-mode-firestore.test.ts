@@ -2,7 +2,8 @@
  * Safe mode on the Google Cloud backend against a real failure: the service
  * runs as a child process on its own Firestore emulator, which is suspended
  * with SIGSTOP (every call hangs) and resumed with SIGCONT. Prints the
- * detection and recovery figures beside their bounds.
+ * detection and recovery figures beside their bounds. Also: a service started
+ * while its Firestore does not answer waits for it, saying so, and comes up.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +20,7 @@ const pubsub = createPubSubClient({ projectId: pubsubEmulator.projectId });
 let gcs: GcsDouble;
 let emulator: Awaited<ReturnType<typeof startPrivateFirestoreEmulator>>;
 let svc: Service | undefined;
+let late: Service | undefined;
 
 beforeAll(async () => {
   gcs = await startGcsDouble();
@@ -26,6 +28,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await svc?.kill();
+  await late?.kill();
   await emulator?.stop();
   await gcs?.close();
   await pubsub.close();
@@ -86,4 +89,33 @@ describe("safe mode on a suspended Firestore", () => {
     expect(Number(platform.find((r) => r["operation"] === "degraded_mode_cleared")?.["actions_refused"])).toBeGreaterThanOrEqual(2);
     for (const l of [tenant, "_platform"]) expect((await verifyExported(s, l)).stdout).toMatch(/valid/);
   }, 120_000);
+
+  it("starts once a Firestore that did not answer at start answers, and logs each wait", async () => {
+    await svc?.kill();
+    svc = undefined;
+    process.kill(emulator.pid, "SIGSTOP");
+    const resume = setTimeout(() => process.kill(emulator.pid, "SIGCONT"), 3_000);
+    try {
+      late = await startService({
+        args: ["--backend", "gcp"],
+        env: {
+          FIRESTORE_EMULATOR_HOST: emulator.host,
+          GOOGLE_CLOUD_PROJECT: pubsubEmulator.projectId,
+          GOVERNOR_ARCHIVE_BUCKET: "archives",
+          GOVERNOR_POLICY_BUCKET: "policies",
+          STORAGE_EMULATOR_HOST: gcs.url,
+          GOVERNOR_STORE_TIMEOUT_MS: "500",
+        },
+      });
+    } finally {
+      clearTimeout(resume);
+      process.kill(emulator.pid, "SIGCONT");
+    }
+    const waits = late.logs.filter((l) => l.includes("the ledger store did not answer at start; trying again"));
+    expect(waits.length).toBeGreaterThanOrEqual(1);
+    expect(waits[0]).toContain("LEDGER_STORE_TIMEOUT");
+    const tenant = `sm-late-${randomUUID().slice(0, 8)}`;
+    expect((await late.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", tenant))).status).toBe(201);
+    expect((await verifyExported(late, tenant)).stdout).toMatch(/valid/);
+  }, 60_000);
 });
