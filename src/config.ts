@@ -31,6 +31,12 @@ export const settings = {
   bodyLimitBytes: { env: "GOVERNOR_BODY_LIMIT_BYTES", schema: int(1024, 64 * 1024 * 1024), default: 64 * 1024, doc: "largest request body accepted" },
   maxParamsBytes: { env: "GOVERNOR_MAX_PARAMS_BYTES", schema: int(2, 16 * 1024 * 1024), default: 16 * 1024, doc: "largest signal params accepted (JSON bytes)" },
   webhookToleranceS: { env: "GOVERNOR_WEBHOOK_TOLERANCE_S", schema: int(1, 86_400), default: 300, doc: "accepted clock skew of webhook timestamps" },
+  memoryReclaimMs: {
+    env: "GOVERNOR_MEMORY_RECLAIM_MS",
+    schema: int(0, 3_600_000),
+    default: 30_000,
+    doc: "quiet this long after work: give memory back with one memory-reducing collection (0: never)",
+  },
   checkpointIntervalMs: { env: "GOVERNOR_CHECKPOINT_INTERVAL_MS", schema: int(0, 60_000), default: 1000, doc: "a checkpoint follows every committed batch within this interval (at most one per ledger per interval)" },
   gcpProject: { env: "GOOGLE_CLOUD_PROJECT", schema: z.string(), default: "", doc: "gcp: the Google Cloud project (required with --backend gcp)" },
   archiveBucket: { env: "GOVERNOR_ARCHIVE_BUCKET", schema: z.string(), default: "", doc: "gcp: bucket for archives of cancelled tenants (required)" },

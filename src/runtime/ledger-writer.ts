@@ -101,6 +101,7 @@ export class LedgerWriter {
   #spoolChain: Promise<void> = Promise.resolve();
   /** Receipts sealed since the last commit took them. */
   #uncommitted = 0;
+  #sealedTotal = 0;
 
   constructor(opts: LedgerWriterOptions) {
     this.#opts = opts;
@@ -145,6 +146,11 @@ export class LedgerWriter {
     return this.#tail(ledger).frontier.clone();
   }
 
+  /** Receipts sealed by this writer since it was made, on every ledger: a measure of work done. */
+  get sealedTotal(): number {
+    return this.#sealedTotal;
+  }
+
   durableSize(ledger: string): number {
     return this.#tail(ledger).durable;
   }
@@ -164,6 +170,7 @@ export class LedgerWriter {
       ...(ledger === PLATFORM_LEDGER ? {} : { accountId: ledger }),
     });
     tail.sealed++;
+    this.#sealedTotal++;
     tail.lastHash = receipt.hash;
     tail.lastTimestampMs = nowMs;
     // The hash was just computed here: 64 lowercase hex digits, no need to check them again.

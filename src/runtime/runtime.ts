@@ -20,6 +20,7 @@ import { GovernorHost, type SignalInput } from "./governor-host.ts";
 import { builtinHandlers, type ActionHandler } from "./handlers.ts";
 import { HealthMonitor } from "./health.ts";
 import { LedgerWriter } from "./ledger-writer.ts";
+import { startMemoryReclaimer } from "./memory-reclaimer.ts";
 import { drainSpool, FileSpool } from "./spool.ts";
 
 export interface RuntimeDeps {
@@ -61,6 +62,7 @@ export class Runtime {
   readonly #newId: () => string;
   #accepting = false;
   #scaler: { cancel(): void } | null = null;
+  #reclaimer: { stop(): void } | null = null;
 
   constructor(deps: RuntimeDeps) {
     this.#deps = deps;
@@ -161,6 +163,7 @@ export class Runtime {
     if (dirExists && this.config.policyWatch) this.policies.watch(dir);
     this.health.start();
     this.#startScaler();
+    this.#reclaimer = startMemoryReclaimer({ clock: this.clock, quietMs: this.config.memoryReclaimMs, activity: () => this.writer.sealedTotal, logger: this.logger });
     this.#accepting = true;
     return { ...rebuilt, policies: this.catalog.skus().length, spooledReceipts: drained.receipts };
   }
@@ -268,6 +271,7 @@ export class Runtime {
     this.policies.close();
     this.health.stop();
     this.#scaler?.cancel();
+    this.#reclaimer?.stop();
     await this.host.stop({ drainMs: this.config.shutdownDrainMs });
     await this.spool.close();
     await this.store.close();
