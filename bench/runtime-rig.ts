@@ -13,6 +13,7 @@ import { systemClock, type LedgerStore } from "../src/ports.ts";
 import { GovernorHost } from "../src/runtime/governor-host.ts";
 import { builtinHandlers, type ActionHandler } from "../src/runtime/handlers.ts";
 import { LedgerWriter } from "../src/runtime/ledger-writer.ts";
+import { startMemoryReclaimer } from "../src/runtime/memory-reclaimer.ts";
 
 export const benchPolicy = PolicyDocument.parse({
   sku_id: "bench",
@@ -35,11 +36,17 @@ export interface Rig {
   readonly writer: LedgerWriter;
   /** Called with every committed receipt. */
   onCommitted: (receipts: readonly Receipt[]) => void;
+  /** Memory-reducing collections the runtime's reclaimer has run (with `reclaimAfterMs`). */
+  readonly reclaims: number;
   close(): Promise<void>;
 }
 
-export async function createRig(dir: string, options: { start?: boolean; snapshotEvery?: number; idleAfterMs?: number } = {}): Promise<Rig> {
-  const store = createSqliteLedgerStore({ path: join(dir, "ledger.sqlite"), ...(process.env["BENCH_SYNC"] === "normal" ? { synchronous: "normal" as const } : {}) });
+export async function createRig(dir: string, options: { start?: boolean; snapshotEvery?: number; idleAfterMs?: number; reclaimAfterMs?: number } = {}): Promise<Rig> {
+  const store = createSqliteLedgerStore({
+    path: join(dir, "ledger.sqlite"),
+    reclaimAfterMs: options.reclaimAfterMs ?? 0,
+    ...(process.env["BENCH_SYNC"] === "normal" ? { synchronous: "normal" as const } : {}),
+  });
   const logger = pino({ level: "silent" });
   const catalog = new PolicyCatalog();
   catalog.add(benchPolicy);
@@ -69,16 +76,20 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
     ...(options.idleAfterMs === undefined ? {} : { idleAfterMs: options.idleAfterMs }),
   });
   if (options.start ?? true) await host.start();
+  // As the service runs it (runtime.ts).
+  const reclaimer = startMemoryReclaimer({ clock: systemClock, quietMs: options.reclaimAfterMs ?? 0, activity: () => writer.sealedTotal, logger });
   Object.assign(rig, {
     host,
     catalog,
     store,
     writer,
     async close() {
+      reclaimer.stop();
       await host.stop({ drainMs: 2000 });
       await store.close();
     },
   });
+  Object.defineProperty(rig, "reclaims", { get: () => reclaimer.reclaims });
   return rig;
 }
 

@@ -31,7 +31,7 @@ export interface Backend {
 
 export function embeddedBackend(config: Config): Backend {
   return {
-    store: createSqliteLedgerStore({ path: join(config.dataDir, "ledger.sqlite") }),
+    store: createSqliteLedgerStore({ path: join(config.dataDir, "ledger.sqlite"), reclaimAfterMs: config.memoryReclaimMs }),
     archives: createDirectoryArchiveStore(join(config.dataDir, "archives")),
     channels: createInProcessChannels(),
     policyRegistry: createDirectoryPolicyRegistry(join(config.dataDir, "policy-registry")),

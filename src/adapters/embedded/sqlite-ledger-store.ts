@@ -49,6 +49,11 @@ export interface SqliteLedgerStoreOptions {
   readonly synchronous?: "full" | "normal";
   /** Deadline of reads and other calls (not appends, which the busy timeout bounds). */
   readonly callTimeoutMs?: number;
+  /**
+   * The worker thread gives its memory back once it has been this long without
+   * work after some (see `runtime/memory-reclaimer.ts`; needs `--expose-gc`); 0 (default): never.
+   */
+  readonly reclaimAfterMs?: number;
   /** Told when the store stops working (its worker failed or exited); pino's `error` fits. */
   readonly logger?: { error(obj: object, msg: string): void };
 }
@@ -90,7 +95,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): LedgerStore {
   const path = resolve(options.path);
   mkdirSync(dirname(path), { recursive: true });
-  const config: WorkerConfig = { path, busyTimeoutMs: options.busyTimeoutMs ?? 1000, synchronous: options.synchronous ?? "full" };
+  const config: WorkerConfig = { path, busyTimeoutMs: options.busyTimeoutMs ?? 1000, synchronous: options.synchronous ?? "full", reclaimAfterMs: options.reclaimAfterMs ?? 0 };
   const callTimeout = options.callTimeoutMs ?? 10_000;
   const worker = new Worker(new URL("./sqlite-worker.js", import.meta.url), { workerData: config });
   worker.unref();

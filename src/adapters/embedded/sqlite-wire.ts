@@ -7,6 +7,8 @@ export interface WorkerConfig {
   readonly path: string;
   readonly busyTimeoutMs: number;
   readonly synchronous: "full" | "normal";
+  /** Quiet this long after work (health probes aside): one memory-reducing collection; 0: never. */
+  readonly reclaimAfterMs: number;
 }
 
 export interface WireBatch {

@@ -247,6 +247,27 @@ function handle(m) {
 const port = parentPort;
 if (port === null) throw new Error("sqlite-worker.js runs as a worker thread of the embedded ledger store");
 
+/**
+ * Memory back after work, as the runtime does on its own thread
+ * (`runtime/memory-reclaimer.ts`): this isolate has its own heap, grown by
+ * the commits of a burst. Health probes are not work: they would keep it busy.
+ */
+const gc = /** @type {{ gc?: (o: object) => unknown }} */ (globalThis).gc;
+/** @type {NodeJS.Timeout | null} */
+let reclaimTimer = null;
+function workDone() {
+  if (gc === undefined || config.reclaimAfterMs <= 0) return;
+  if (reclaimTimer !== null) {
+    reclaimTimer.refresh();
+    return;
+  }
+  reclaimTimer = setTimeout(() => {
+    reclaimTimer = null;
+    gc({ type: "major", execution: "sync", flavor: "last-resort" });
+  }, config.reclaimAfterMs);
+  reclaimTimer.unref();
+}
+
 port.on("message", (/** @type {Request} */ m) => {
   /** @type {Reply} */
   let reply;
@@ -257,5 +278,8 @@ port.on("message", (/** @type {Request} */ m) => {
     reply = { id: m.id, ok: false, error: { message: e.message ?? String(err), ...(e.errcode === undefined ? {} : { errcode: e.errcode }), ...(e.errstr === undefined ? {} : { errstr: e.errstr }) } };
   }
   port.postMessage(reply);
-  if (m.op === "close") port.close();
+  if (m.op === "close") {
+    if (reclaimTimer !== null) clearTimeout(reclaimTimer);
+    port.close();
+  } else if (m.op !== "probe") workDone();
 });
