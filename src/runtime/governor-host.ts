@@ -135,6 +135,7 @@ export class GovernorHost {
   readonly #governors = new Map<string, Governor>();
   readonly #machine;
   #stopping = false;
+  #stopped = false;
   readonly #deadlines: DeadlineQueue;
   /** While set, every receipt the host seals is also put here (to answer with it). */
   #capture: Receipt[] | null = null;
@@ -359,7 +360,8 @@ export class GovernorHost {
 
   /** Sends a command and takes a snapshot if one is due. */
   #send(g: Governor, event: GovernorEvent): void {
-    if (g.retired) return;
+    // After stop the ledger writer is closed: an effect that ends now (a slow rollback) is not decided.
+    if (g.retired || this.#stopped) return;
     const actor = this.#actor(g);
     g.lastUsed = this.#o.clock.now();
     actor.send(event);
@@ -543,6 +545,35 @@ export class GovernorHost {
     );
   }
 
+  readonly #lowPriority: (() => void)[] = [];
+  #lowPriorityScheduled = false;
+  /**
+   * Runs `work` soon, but after deadlines that come due meanwhile: a rollback's
+   * outcome waits a little (its action already timed out or failed), while a
+   * thousand deadlines passing together each write their action_timeout on time.
+   */
+  #afterDeadlines(work: () => void): void {
+    this.#lowPriority.push(work);
+    if (this.#lowPriorityScheduled) return;
+    this.#lowPriorityScheduled = true;
+    setImmediate(() => this.#runLowPriority());
+  }
+
+  /** A slice of at most 2 ms, then the event loop (and its timers: the deadlines) goes first. */
+  #runLowPriority(): void {
+    const until = performance.now() + 2;
+    let done = 0;
+    try {
+      while (done < this.#lowPriority.length && performance.now() < until) this.#lowPriority[done++]!();
+    } catch (err) {
+      this.#o.logger.error({ err }, "a rollback's outcome could not be decided");
+    } finally {
+      this.#lowPriority.splice(0, done);
+      if (this.#lowPriority.length > 0) setImmediate(() => this.#runLowPriority());
+      else this.#lowPriorityScheduled = false;
+    }
+  }
+
   #runRollback(g: Governor, e: Extract<Effect, { type: "runRollback" }>): void {
     const handler = this.#o.handlers.get(e.action.handler);
     const cause: RollbackCause = e.cause;
@@ -551,7 +582,7 @@ export class GovernorHost {
     const timer = this.#o.clock.setTimeout(() => controller.abort(DEADLINE_PASSED), timeout);
     const finish = (event: GovernorEvent) => {
       timer.cancel();
-      this.#send(g, event);
+      this.#afterDeadlines(() => this.#send(g, event));
     };
     const run = handler === undefined
       ? Promise.reject(new HandlerError("unknown_handler", `no handler named "${e.action.handler}"`, false))
@@ -901,6 +932,7 @@ export class GovernorHost {
     await this.#o.writer.flush();
     await Promise.all(this.#snapshotWrites);
     await this.#o.writer.close();
+    this.#stopped = true;
     this.#sweeper?.cancel();
     this.#deadlines.stop();
     for (const g of this.#governors.values()) {

@@ -27,6 +27,7 @@ const handlers = new Map<string, ActionHandler>([
   ["hangs", { name: "hangs", run: () => new Promise(() => {}), rollback: async (c) => void rollbacks.push(c.actionId) }],
   ["garbage", { name: "garbage", run: () => Promise.resolve(42 as never), rollback: async (c) => void rollbacks.push(c.actionId) }],
   ["badrollback", { name: "badrollback", run: () => new Promise(() => {}), rollback: () => Promise.reject(new Error("rollback endpoint down")) }],
+  ["slowrollback", { name: "slowrollback", run: () => new Promise(() => {}), rollback: () => new Promise<void>((res) => setTimeout(res, 400)) }],
   ["aborts", {
     name: "aborts",
     run: (c) => new Promise((_, reject) => c.signal.addEventListener("abort", () => reject(new HandlerError("deadline", "aborted", true)))),
@@ -34,7 +35,7 @@ const handlers = new Map<string, ActionHandler>([
   }],
 ]);
 
-const actionNames = ["noop", "throws", "unrecoverable", "hangs", "garbage", "badrollback", "aborts"];
+const actionNames = ["noop", "throws", "unrecoverable", "hangs", "garbage", "badrollback", "aborts", "slowrollback"];
 const policy = PolicyDocument.parse({
   sku_id: "faults",
   policy_version: "1.0.0",
@@ -161,6 +162,27 @@ describe("governor host: actions that misbehave", () => {
     const after = (await r.store.read(A, 0, 1000)).filter((x) => "signal_id" in x && x.signal_id === "s-badrb");
     expect(after).toHaveLength(4);
     expect(r.alerts.filter((a) => a.code === "rollback_failed")).toHaveLength(1);
+  });
+
+  it("a rollback that ends after the host has stopped is not decided: no receipt, no crash", async () => {
+    const r = await provisioned();
+    await r.host.signal(A, { signal_id: "s-slowrb", action: "slowrollback", params: {} }, 2);
+    const rs = await settle(r, "s-slowrb", "action_timeout");
+    expect(opsOf(rs)).toEqual(["action_started", "action_timeout"]);
+    await r.host.stop({ drainMs: 0 });
+    const errors: unknown[] = [];
+    const onError = (e: unknown) => errors.push(e);
+    process.on("uncaughtException", onError);
+    process.on("unhandledRejection", onError);
+    try {
+      await new Promise((res) => setTimeout(res, 600)); // the rollback ends meanwhile
+    } finally {
+      process.off("uncaughtException", onError);
+      process.off("unhandledRejection", onError);
+    }
+    expect(errors).toEqual([]);
+    const after = (await r.store.read(A, 0, 1000)).filter((x) => "signal_id" in x && x.signal_id === "s-slowrb");
+    expect(opsOf(after)).toEqual(["action_started", "action_timeout"]);
   });
 
   it("refuses an unknown tenant", async () => {
