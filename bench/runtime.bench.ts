@@ -162,8 +162,13 @@ export async function run(options: BenchOptions): Promise<Figure[]> {
   figures.push(atLeast("signal → action_complete durable, noop, 1,000 tenants", median(many), "signals/s", 20_000, `>= 20,000/s (bare actor.send loop, no I/O: ${Math.round(bare).toLocaleString("en-US")}/s)`));
   figures.push(atLeast("signal → action_complete durable, noop, 1 tenant", median(one), "signals/s", 5_000, `>= 5,000/s (bare actor.send loop, no I/O: ${Math.round(bare).toLocaleString("en-US")}/s)`));
 
-  const late = await timeoutLateness(scratch("timeouts"), 1000);
-  figures.push(atMost("1,000 concurrent actions timing out: start → action_timeout durable, p99", percentile(late, 99), "ms", 525, `<= 500 + 25 ms (median ${median(late)} ms)`));
+  // Three runs, each on a fresh store: the figure is the median of their p99s (a single p99 swings by tens of ms here).
+  const runs: number[][] = [];
+  for (let i = 0; i < 3; i++) runs.push(await timeoutLateness(scratch("timeouts"), 1000));
+  const p99s = runs.map((late) => percentile(late, 99));
+  figures.push(
+    atMost("1,000 concurrent actions timing out: start → action_timeout durable, p99 (median of 3 runs)", median(p99s), "ms", 525, `<= 500 + 25 ms (p99 of each run: ${p99s.join(", ")} ms; median lateness ${median(runs.flat())} ms)`),
+  );
 
   // The child runs under the service's own V8 settings, as `npm start` runs it.
   const idle = spawnSync(process.execPath, [...SERVICE_NODE_FLAGS, join(import.meta.dirname, "idle-governors.ts"), scratch("idle"), String(q ? 2000 : 10_000)], { encoding: "utf8" });
