@@ -32,4 +32,4 @@ RUN mkdir -p /var/lib/governor && chown node:node /var/lib/governor
 USER node
 
 EXPOSE 8080
-CMD ["node", "--max-semi-space-size=8", "--expose-gc", "src/cli/main.ts", "serve", "--backend", "gcp"]
+CMD ["node", "--expose-gc", "src/cli/main.ts", "serve", "--backend", "gcp"]

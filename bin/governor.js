@@ -1,3 +1,3 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --expose-gc
+#!/usr/bin/env -S node --expose-gc
 // `npx governor ...`: runs the TypeScript CLI directly (Node 24 strips types).
 import "../src/cli/main.ts";
