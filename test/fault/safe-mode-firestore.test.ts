@@ -34,21 +34,28 @@ afterAll(async () => {
   await pubsub.close();
 });
 
+/** The service on the Google Cloud backend, on this file's Firestore emulator. */
+function startOnEmulator(env: Record<string, string>): Promise<Service> {
+  return startService({
+    args: ["--backend", "gcp"],
+    env: {
+      FIRESTORE_EMULATOR_HOST: emulator.host,
+      GOOGLE_CLOUD_PROJECT: pubsubEmulator.projectId,
+      GOVERNOR_ARCHIVE_BUCKET: "archives",
+      GOVERNOR_POLICY_BUCKET: "policies",
+      STORAGE_EMULATOR_HOST: gcs.url,
+      ...env,
+    },
+  });
+}
+
 describe("safe mode on a suspended Firestore", () => {
   it("detects the hang, refuses and nacks, recovers in order, and the ledger verifies", async () => {
-    svc = await startService({
-      args: ["--backend", "gcp"],
-      env: {
-        FIRESTORE_EMULATOR_HOST: emulator.host,
-        GOOGLE_CLOUD_PROJECT: pubsubEmulator.projectId,
-        GOVERNOR_ARCHIVE_BUCKET: "archives",
-        GOVERNOR_POLICY_BUCKET: "policies",
-        STORAGE_EMULATOR_HOST: gcs.url,
-        GOVERNOR_HEALTH_INTERVAL_MS: String(INTERVAL),
-        GOVERNOR_PROBE_DEADLINE_MS: String(DEADLINE),
-        GOVERNOR_PROBE_FAILURES: String(FAILURES),
-        GOVERNOR_STORE_TIMEOUT_MS: "1000",
-      },
+    svc = await startOnEmulator({
+      GOVERNOR_HEALTH_INTERVAL_MS: String(INTERVAL),
+      GOVERNOR_PROBE_DEADLINE_MS: String(DEADLINE),
+      GOVERNOR_PROBE_FAILURES: String(FAILURES),
+      GOVERNOR_STORE_TIMEOUT_MS: "1000",
     });
     const s = svc;
     const tenant = `sm-fs-${randomUUID().slice(0, 8)}`;
@@ -96,17 +103,7 @@ describe("safe mode on a suspended Firestore", () => {
     process.kill(emulator.pid, "SIGSTOP");
     const resume = setTimeout(() => process.kill(emulator.pid, "SIGCONT"), 3_000);
     try {
-      late = await startService({
-        args: ["--backend", "gcp"],
-        env: {
-          FIRESTORE_EMULATOR_HOST: emulator.host,
-          GOOGLE_CLOUD_PROJECT: pubsubEmulator.projectId,
-          GOVERNOR_ARCHIVE_BUCKET: "archives",
-          GOVERNOR_POLICY_BUCKET: "policies",
-          STORAGE_EMULATOR_HOST: gcs.url,
-          GOVERNOR_STORE_TIMEOUT_MS: "500",
-        },
-      });
+      late = await startOnEmulator({ GOVERNOR_STORE_TIMEOUT_MS: "500" });
     } finally {
       clearTimeout(resume);
       process.kill(emulator.pid, "SIGCONT");

@@ -4,9 +4,12 @@ import type { Clock } from "../../src/ports.ts";
 export class ManualClock implements Clock {
   #now: number;
   #timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+  readonly #early: number;
 
-  constructor(start: number) {
+  /** `early`: timers fire that many ms before they are due, as a wall-clock timer may (never before the next ms). */
+  constructor(start: number, options: { early?: number } = {}) {
     this.#now = start;
+    this.#early = options.early ?? 0;
   }
 
   now(): number {
@@ -14,9 +17,15 @@ export class ManualClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): { cancel(): void } {
-    const t = { at: this.#now + Math.max(0, ms), fn, cancelled: false };
+    const delay = this.#early > 0 ? Math.max(1, ms - this.#early) : Math.max(0, ms);
+    const t = { at: this.#now + delay, fn, cancelled: false };
     this.#timers.push(t);
     return { cancel: () => void (t.cancelled = true) };
+  }
+
+  /** Timers armed and neither fired nor cancelled. */
+  get pending(): number {
+    return this.#timers.filter((t) => !t.cancelled).length;
   }
 
   advance(ms: number): void {

@@ -1,45 +1,16 @@
 import { describe, expect, it } from "vitest";
-import type { Clock } from "../../src/ports.ts";
 import { DeadlineQueue } from "../../src/runtime/deadline-queue.ts";
-
-/** A clock whose time and timers the test moves; `early` makes timers fire that many ms before they are due. */
-function manualClock(early = 0) {
-  let now = 1000;
-  let timers: { due: number; fn: () => void; live: boolean }[] = [];
-  const clock: Clock & { advance(ms: number): void; timers(): number } = {
-    now: () => now,
-    setTimeout(fn, ms) {
-      // Early, but never before the next millisecond: a timer still moves time forward.
-      const t = { due: now + Math.max(1, ms - early), fn, live: true };
-      timers.push(t);
-      return { cancel: () => void (t.live = false) };
-    },
-    advance(ms) {
-      const until = now + ms;
-      for (;;) {
-        const next = timers.filter((t) => t.live && t.due <= until).sort((a, b) => a.due - b.due)[0];
-        if (next === undefined) break;
-        now = Math.max(now, next.due);
-        next.live = false;
-        next.fn();
-      }
-      now = until;
-      timers = timers.filter((t) => t.live);
-    },
-    timers: () => timers.filter((t) => t.live).length,
-  };
-  return clock;
-}
+import { ManualClock } from "../support/manual-clock.ts";
 
 describe("DeadlineQueue", () => {
   it("fires deadlines in time order, each once, on one timer", () => {
-    const clock = manualClock();
+    const clock = new ManualClock(1000);
     const q = new DeadlineQueue(clock);
     const fired: string[] = [];
     q.add(1500, () => fired.push("c"));
     q.add(1100, () => fired.push("a"));
     q.add(1300, () => fired.push("b"));
-    expect(clock.timers()).toBe(1);
+    expect(clock.pending).toBe(1);
     clock.advance(200);
     expect(fired).toEqual(["a"]);
     clock.advance(1000);
@@ -48,7 +19,7 @@ describe("DeadlineQueue", () => {
   });
 
   it("never fires a cancelled deadline", () => {
-    const clock = manualClock();
+    const clock = new ManualClock(1000);
     const q = new DeadlineQueue(clock);
     const fired: number[] = [];
     const d = q.add(1100, () => fired.push(1));
@@ -59,7 +30,7 @@ describe("DeadlineQueue", () => {
   });
 
   it("waits out a timer that fires early and passes the time it fired", () => {
-    const clock = manualClock(5);
+    const clock = new ManualClock(1000, { early: 5 });
     const q = new DeadlineQueue(clock);
     const at: number[] = [];
     q.add(1100, (now) => at.push(now));
@@ -71,7 +42,7 @@ describe("DeadlineQueue", () => {
   });
 
   it("fires nothing after stop", () => {
-    const clock = manualClock();
+    const clock = new ManualClock(1000);
     const q = new DeadlineQueue(clock);
     const fired: number[] = [];
     q.add(1100, () => fired.push(1));
