@@ -50,7 +50,6 @@ export interface Decision {
 
 const none = (): Decision => ({ drafts: [], effects: [] });
 
-
 function ref(a: OpenAction): OpenActionRef {
   return { actionId: a.actionId, signalId: a.signalId, action: a.action, handler: a.handler, params: a.params };
 }

@@ -396,9 +396,10 @@ export function decodeSnapshotState(stored: StoredGovernorState): GovernorState 
   for (let i = 0; i < ids.length; i++) {
     const at = OUTCOME_LETTERS.indexOf(states[i]!);
     if (at < 0) throw new ReplayDivergenceError(`snapshot of ${stored.account}: unknown outcome letter "${states[i]}"`);
-    const actionId = actionIds[i]!;
+    const outcome: SignalOutcome = { actionId: actionIds[i] === "" ? null : actionIds[i]!, state: OUTCOME_STATES[at]! };
     const code = codes[i];
-    signals.set(ids[i]!, code === undefined ? { actionId: actionId === "" ? null : actionId, state: OUTCOME_STATES[at]! } : { actionId: actionId === "" ? null : actionId, state: OUTCOME_STATES[at]!, code });
+    if (code !== undefined) outcome.code = code;
+    signals.set(ids[i]!, outcome);
   }
   return state;
 }

@@ -217,6 +217,11 @@ export class LedgerWriter {
     });
   }
 
+  /** Commits that may be under way at once. */
+  #maxInFlight(): number {
+    return this.#opts.maxInFlight ?? this.#opts.store.commitsInFlight ?? 2;
+  }
+
   #startFlush(): void {
     this.flush().then(
       () => {
@@ -233,8 +238,7 @@ export class LedgerWriter {
    * to end. Only when a commit slot is free and the store is healthy.
    */
   #commitEarly(): void {
-    const max = this.#opts.maxInFlight ?? this.#opts.store.commitsInFlight ?? 2;
-    if (this.#spooling || this.#draining || this.#retry !== null || this.#broken || this.#closed || this.#inFlight.size >= max) {
+    if (this.#spooling || this.#draining || this.#retry !== null || this.#broken || this.#closed || this.#inFlight.size >= this.#maxInFlight()) {
       this.#scheduleFlush();
       return;
     }
@@ -275,7 +279,7 @@ export class LedgerWriter {
       this.#spoolChain = run.catch(() => {});
       return run;
     }
-    const max = this.#opts.maxInFlight ?? this.#opts.store.commitsInFlight ?? 2;
+    const max = this.#maxInFlight();
     while (this.#inFlight.size >= max || (this.#broken && this.#inFlight.size > 0)) {
       await Promise.race(this.#inFlight).catch(() => {});
     }

@@ -36,11 +36,17 @@ export interface MemoryReclaimerOptions {
 /** Starts looking every `quietMs`; returns how to stop. A `quietMs` of 0, or no `gc`, does nothing. */
 export function startMemoryReclaimer(options: MemoryReclaimerOptions): { stop(): void; readonly reclaims: number } {
   const gc = options.gc === undefined ? (globalThis as { gc?: GcFunction }).gc : options.gc;
-  const state = { reclaims: 0 };
-  if (gc === undefined || gc === null || options.quietMs <= 0) return { stop: () => {}, get reclaims() { return state.reclaims; } };
+  let reclaims = 0;
+  let timer: { cancel(): void } | null = null;
+  const handle = {
+    stop: () => timer?.cancel(),
+    get reclaims() {
+      return reclaims;
+    },
+  };
+  if (gc === undefined || gc === null || options.quietMs <= 0) return handle;
   let seen = options.activity();
   let workSinceReclaim = false;
-  let timer: { cancel(): void } | null = null;
   const look = () => {
     const now = options.activity();
     if (now !== seen) {
@@ -50,16 +56,11 @@ export function startMemoryReclaimer(options: MemoryReclaimerOptions): { stop():
       workSinceReclaim = false;
       const before = process.memoryUsage.rss();
       gc({ type: "major", execution: "sync", flavor: "last-resort" });
-      state.reclaims++;
+      reclaims++;
       options.logger.debug({ rssBefore: before, rssAfter: process.memoryUsage.rss() }, "quiet after work: memory given back");
     }
     timer = options.clock.setTimeout(look, options.quietMs);
   };
   timer = options.clock.setTimeout(look, options.quietMs);
-  return {
-    stop: () => timer?.cancel(),
-    get reclaims() {
-      return state.reclaims;
-    },
-  };
+  return handle;
 }
