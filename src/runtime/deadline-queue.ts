@@ -42,6 +42,12 @@ export class DeadlineQueue {
     d.cancelled = true;
   }
 
+  /** When the earliest deadline not cancelled is (infinity when none is). */
+  get nextAt(): number {
+    while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#pop();
+    return this.#heap[0]?.at ?? Number.POSITIVE_INFINITY;
+  }
+
   /** Deadlines not yet fired or cancelled (for tests and metrics). */
   get pending(): number {
     return this.#heap.reduce((n, e) => n + (e.cancelled ? 0 : 1), 0);
@@ -64,17 +70,32 @@ export class DeadlineQueue {
     this.#timer = this.#clock.setTimeout(() => this.#run(), Math.max(1, at - this.#clock.now()));
   }
 
-  #run(): void {
-    this.#timer = null;
-    this.#timerAt = Number.POSITIVE_INFINITY;
+  /**
+   * Fires every deadline the clock has reached now, without waiting for the
+   * timer: for work of lower priority than deadlines, which runs this first.
+   * Returns how many fired.
+   */
+  runDue(): number {
+    const h = this.#heap;
+    if (h.length === 0 || this.#stopped) return 0;
     const now = this.#clock.now();
-    while (this.#heap.length > 0 && this.#heap[0]!.at <= now) {
+    if (h[0]!.at > now) return 0;
+    let fired = 0;
+    while (h.length > 0 && h[0]!.at <= now) {
       const e = this.#pop();
       if (!e.cancelled) {
         e.cancelled = true;
+        fired++;
         e.fire(now);
       }
     }
+    return fired;
+  }
+
+  #run(): void {
+    this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    this.runDue();
     this.#arm();
   }
 

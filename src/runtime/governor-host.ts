@@ -50,6 +50,9 @@ const BOOKKEEPING: ReadonlySet<string> = new Set([
  */
 const DEADLINE_PASSED = new DOMException("the action's deadline passed", "TimeoutError");
 
+/** The longest a rollback's start or outcome waits for deadlines that keep coming due (see `#afterDeadlines`). */
+const LOW_PRIORITY_MAX_WAIT_MS = 50;
+
 /** Bumped whenever the snapshot layout or the meaning of a governor's state changes: older snapshots are then ignored. */
 export const SNAPSHOT_VERSION = "governor-snapshot/2";
 
@@ -160,7 +163,10 @@ export class GovernorHost {
         record: ({ context }, draft: ReceiptDraft) => this.#record(gov(context.gov.account), draft),
         runHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => this.#runHandler(gov(context.gov.account), e)),
         abortHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => gov(context.gov.account).controllers.get(e.actionId)?.abort(DEADLINE_PASSED)),
-        runRollback: ({ context }, e) => this.#later(gov(context.gov.account), () => this.#runRollback(gov(context.gov.account), e)),
+        runRollback: ({ context }, e) => this.#later(gov(context.gov.account), () => {
+            const since = this.#o.clock.now();
+            this.#afterDeadlines(() => this.#runRollback(gov(context.gov.account), e, since), since);
+          }),
         armDeadline: ({ context }, e) => this.#armDeadline(gov(context.gov.account), e.actionId, e.at),
         cancelDeadline: ({ context }, e) => {
           const g = gov(context.gov.account);
@@ -545,36 +551,58 @@ export class GovernorHost {
     );
   }
 
-  readonly #lowPriority: (() => void)[] = [];
+  readonly #lowPriority: { readonly since: number; readonly work: () => void }[] = [];
   #lowPriorityScheduled = false;
   /**
-   * Runs `work` soon, but after deadlines that come due meanwhile: a rollback's
-   * outcome waits a little (its action already timed out or failed), while a
-   * thousand deadlines passing together each write their action_timeout on time.
+   * Runs `work` once no deadline is about to come due, or once it has waited
+   * LOW_PRIORITY_MAX_WAIT_MS since `since`: a rollback (its start and its outcome, together) waits
+   * while a thousand deadlines passing together each write their
+   * action_timeout first. Its action has timed out or failed already.
    */
-  #afterDeadlines(work: () => void): void {
-    this.#lowPriority.push(work);
-    if (this.#lowPriorityScheduled) return;
-    this.#lowPriorityScheduled = true;
-    setImmediate(() => this.#runLowPriority());
-  }
-
-  /** A slice of at most 2 ms, then the event loop (and its timers: the deadlines) goes first. */
-  #runLowPriority(): void {
-    const until = performance.now() + 2;
-    let done = 0;
-    try {
-      while (done < this.#lowPriority.length && performance.now() < until) this.#lowPriority[done++]!();
-    } catch (err) {
-      this.#o.logger.error({ err }, "a rollback's outcome could not be decided");
-    } finally {
-      this.#lowPriority.splice(0, done);
-      if (this.#lowPriority.length > 0) setImmediate(() => this.#runLowPriority());
-      else this.#lowPriorityScheduled = false;
+  #afterDeadlines(work: () => void, since = this.#o.clock.now()): void {
+    // Oldest first: a rollback's outcome goes ahead of rollbacks that became due after its own.
+    const q = this.#lowPriority;
+    let at = q.length;
+    while (at > 0 && q[at - 1]!.since > since) at--;
+    if (at === q.length) q.push({ since, work });
+    else q.splice(at, 0, { since, work });
+    if (!this.#lowPriorityScheduled) {
+      this.#lowPriorityScheduled = true;
+      setImmediate(() => this.#runLowPriority());
     }
   }
 
-  #runRollback(g: Governor, e: Extract<Effect, { type: "runRollback" }>): void {
+  /** A slice of at most 2 ms, deadlines that are due first, then the event loop (the commits, the next deadlines) goes first. */
+  #runLowPriority(): void {
+    const until = performance.now() + 2;
+    let done = 0;
+    let deferred = false;
+    try {
+      while (done < this.#lowPriority.length) {
+        this.#deadlines.runDue();
+        const now = this.#o.clock.now();
+        if (this.#deadlines.nextAt <= now + 1 && now - this.#lowPriority[done]!.since < LOW_PRIORITY_MAX_WAIT_MS) {
+            deferred = true;
+          break;
+        }
+        this.#lowPriority[done++]!.work();
+        if (performance.now() >= until) break;
+      }
+    } catch (err) {
+      this.#o.logger.error({ err }, "a rollback could not be run or decided");
+    } finally {
+      this.#lowPriority.splice(0, done);
+      if (this.#lowPriority.length === 0) this.#lowPriorityScheduled = false;
+      // Deadlines are coming due: look again in a millisecond, not in a busy loop.
+      else if (deferred) this.#o.clock.setTimeout(() => this.#runLowPriority(), 1);
+      else setImmediate(() => this.#runLowPriority());
+    }
+  }
+
+  /** Runs a rollback; its outcome is decided as a low-priority task that counts its wait from `since` (when the rollback was due). */
+  #runRollback(g: Governor, e: Extract<Effect, { type: "runRollback" }>, since: number): void {
+    // Stopped meanwhile: its outcome could not be written; the next start resolves the action from the ledger.
+    if (g.retired || this.#stopped) return;
     const handler = this.#o.handlers.get(e.action.handler);
     const cause: RollbackCause = e.cause;
     const timeout = Math.max(1, e.deadline - this.#o.clock.now());
@@ -582,7 +610,7 @@ export class GovernorHost {
     const timer = this.#o.clock.setTimeout(() => controller.abort(DEADLINE_PASSED), timeout);
     const finish = (event: GovernorEvent) => {
       timer.cancel();
-      this.#afterDeadlines(() => this.#send(g, event));
+      this.#afterDeadlines(() => this.#send(g, event), since);
     };
     const run = handler === undefined
       ? Promise.reject(new HandlerError("unknown_handler", `no handler named "${e.action.handler}"`, false))

@@ -18,6 +18,7 @@ import { systemClock, type Clock, type LedgerStore } from "../../src/ports.ts";
 import { GovernorHost } from "../../src/runtime/governor-host.ts";
 import { builtinHandlers, HandlerError, type ActionHandler } from "../../src/runtime/handlers.ts";
 import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 const rollbacks: string[] = [];
 const handlers = new Map<string, ActionHandler>([
@@ -36,11 +37,19 @@ const handlers = new Map<string, ActionHandler>([
 ]);
 
 const actionNames = ["noop", "throws", "unrecoverable", "hangs", "garbage", "badrollback", "aborts", "slowrollback"];
+/** Actions that hang, with deadlines 1 ms apart: a run of deadlines passing one after another. */
+const staggered = Array.from({ length: 20 }, (_, i) => `stagger${i}`);
 const policy = PolicyDocument.parse({
   sku_id: "faults",
   policy_version: "1.0.0",
-  actions: Object.fromEntries(actionNames.map((h) => [h, { handler: h, timeout_ms: 150 }])),
-  plans: { p: { monthly_actions: 1000, concurrent_actions: 8, max_concurrency: 8, cost_per_slot_usd: "1.00", actions: actionNames } },
+  actions: {
+    ...Object.fromEntries(actionNames.map((h) => [h, { handler: h, timeout_ms: 150 }])),
+    ...Object.fromEntries(staggered.map((a, i) => [a, { handler: "hangs", timeout_ms: 100 + i }])),
+  },
+  plans: {
+    p: { monthly_actions: 1000, concurrent_actions: 8, max_concurrency: 8, cost_per_slot_usd: "1.00", actions: actionNames },
+    wide: { monthly_actions: 1000, concurrent_actions: 100, max_concurrency: 100, cost_per_slot_usd: "1.00", actions: staggered },
+  },
 });
 
 interface Rig {
@@ -183,6 +192,57 @@ describe("governor host: actions that misbehave", () => {
     expect(errors).toEqual([]);
     const after = (await r.store.read(A, 0, 1000)).filter((x) => "signal_id" in x && x.signal_id === "s-slowrb");
     expect(opsOf(after)).toEqual(["action_started", "action_timeout"]);
+  });
+
+  it("deadlines that pass one after another are all decided before the rollbacks they cause", async () => {
+    const clock = new ManualClock(Date.now());
+    const r = await rig(undefined, clock);
+    await r.host.provision(A, { eventId: "e1", entitlementId: "ent", skuId: "faults", plan: "wide", policyVersion: "1.0.0", concurrency: 100, channel: "c", durationMs: 0 });
+    const replies = await Promise.all(staggered.map((action, i) => r.host.signal(A, { signal_id: `s-st${i}`, action, params: {} }, 2)));
+    expect(replies.every((x) => x.kind === "accepted")).toBe(true);
+    const ops = async () => opsOf((await r.store.read(A, 0, 1000)).filter((x) => x.operation === "action_timeout" || x.operation === "action_rolled_back"));
+    const pause = async () => {
+      await r.host.writer.flush();
+      await new Promise((res) => setTimeout(res, 15)); // real time: quick rollbacks end meanwhile
+      await r.host.writer.flush();
+    };
+    // Deadlines at +100 .. +119 ms, one a millisecond: each passes while the next is at most 1 ms away.
+    clock.advance(100);
+    for (let i = 1; i < staggered.length; i++) {
+      await pause();
+      clock.advance(1);
+    }
+    // The last deadline has passed: nothing is near any more, the rollbacks are started and decided.
+    for (let i = 0; i < 4; i++) {
+      await pause();
+      clock.advance(1);
+    }
+    await pause();
+    expect(await ops()).toEqual([...staggered.map(() => "action_timeout"), ...staggered.map(() => "action_rolled_back")]);
+  });
+
+  it("a rollback waits for deadlines that keep coming due at most 50 ms", async () => {
+    const clock = new ManualClock(Date.now());
+    const r = await rig(undefined, clock);
+    await r.host.provision(A, { eventId: "e1", entitlementId: "ent", skuId: "faults", plan: "wide", policyVersion: "1.0.0", concurrency: 100, channel: "c", durationMs: 0 });
+    // 70 actions started a millisecond apart: from +100 ms on, a deadline passes every millisecond for 70 ms.
+    for (let i = 0; i < 70; i++) {
+      await r.host.signal(A, { signal_id: `s-w${i}`, action: "stagger0", params: {} }, 2);
+      clock.advance(1);
+    }
+    const ops = async (signalId: string) => (await r.store.read(A, 0, 1000)).filter((x) => "signal_id" in x && x.signal_id === signalId).map((x) => x.operation);
+    clock.advance(30); // now +100: the first deadline passes
+    let rolledBackAt = 0;
+    for (let ms = 100; ms < 169 && rolledBackAt === 0; ms++) {
+      await r.host.writer.flush();
+      await new Promise((res) => setTimeout(res, 10));
+      await r.host.writer.flush();
+      if ((await ops("s-w0")).includes("action_rolled_back")) rolledBackAt = ms;
+      clock.advance(1);
+    }
+    // A stream of deadlines holds s-w0's rollback back, but not for ever: started and decided 50 ms on, before the stream ends.
+    expect(rolledBackAt).toBeGreaterThanOrEqual(100 + 50);
+    expect(rolledBackAt).toBeLessThan(160);
   });
 
   it("refuses an unknown tenant", async () => {
