@@ -41,6 +41,12 @@ export interface AppendBatch {
   /** The seq the first receipt must have: the ledger's size as the writer last saw it. */
   readonly expectedSeq: number;
   readonly receipts: readonly Receipt[];
+  /**
+   * Each receipt's JSON text, in the same order, when the writer has it
+   * (`sealReceiptText`): a store that keeps receipts as text stores these
+   * instead of serializing the receipts again. Each parses to its receipt.
+   */
+  readonly texts?: readonly string[];
   /** The checkpoint over the ledger after this batch; stored atomically with it. */
   readonly checkpoint?: StoredCheckpoint;
 }

@@ -83,6 +83,17 @@ function sealError(what: string, value: unknown): TypeError {
  *   has no canonical JSON form.
  */
 export function sealReceipt(draft: ReceiptDraft, ctx: SealContext): Receipt {
+  return sealReceiptText(draft, ctx).receipt;
+}
+
+/**
+ * `sealReceipt`, with the receipt's JSON text made from the bytes it hashed:
+ * JCS(receipt without `hash`) with `"hash"` added as its last member. The
+ * text parses to the receipt; without its last member it is exactly what
+ * the hash covers. A store that keeps receipts as text stores this one, so
+ * a sealed receipt is serialized once.
+ */
+export function sealReceiptText(draft: ReceiptDraft, ctx: SealContext): { receipt: Receipt; text: string } {
   if (typeof draft !== "object" || draft === null) throw sealError("the draft must be an object", draft);
   if (ctx.ledger !== PLATFORM_LEDGER && !accountIdPattern.test(ctx.ledger)) throw sealError("ledger must be an account id or _platform", ctx.ledger);
   if (!Number.isSafeInteger(ctx.seq) || ctx.seq < 0) throw sealError("seq must be a non-negative integer", ctx.seq);
@@ -109,8 +120,11 @@ export function sealReceipt(draft: ReceiptDraft, ctx: SealContext): Receipt {
     if (value !== undefined) receipt[key] = value;
   }
   receipt["prev_hash"] = ctx.prevHash;
-  receipt["hash"] = leafHashHex(receipt);
-  return receipt as unknown as Receipt;
+  const hashed = canonicalJson(receipt);
+  const hash = oneShotHash("sha256", `\u0000${hashed}`, "hex");
+  receipt["hash"] = hash;
+  // The receipt has members (v, …), so its JCS text ends in "}" after at least one.
+  return { receipt: receipt as unknown as Receipt, text: `${hashed.slice(0, -1)},"hash":"${hash}"}` };
 }
 
 /**

@@ -11,7 +11,7 @@
 import { Buffer } from "node:buffer";
 import type { Logger } from "pino";
 import { isoTimestamp } from "../../governors/timestamps.ts";
-import { sealReceipt, genesisHash } from "../ledger/hash.ts";
+import { sealReceiptText, genesisHash } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";
 import { signCheckpoint, type SignerKey } from "../ledger/checkpoint.ts";
 import { PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
@@ -34,6 +34,8 @@ interface LedgerTail {
   readonly frontier: MerkleFrontier;
   /** Sealed, not yet written, in seq order. */
   pending: Receipt[];
+  /** The JSON text of each pending receipt (`sealReceiptText`), in the same order. */
+  pendingTexts: string[];
   /** Callbacks waiting for durability up to a size. */
   waiters: { size: number; run: () => void; fail: (err: Error) => void }[];
   /** Tree size of the last checkpoint written. */
@@ -125,6 +127,7 @@ export class LedgerWriter {
       lastTimestampMs: resume?.lastTimestamp ? Date.parse(resume.lastTimestamp) : 0,
       frontier: resume?.frontier ?? new MerkleFrontier(),
       pending: [],
+      pendingTexts: [],
       waiters: [],
       checkpointed: resume?.checkpointed ?? size,
       lastCheckpointAt: 0,
@@ -161,7 +164,7 @@ export class LedgerWriter {
     if (tail.fenced) throw tail.fenced;
     if (this.#closed) throw new Error("ledger writer is closed");
     const nowMs = Math.max(this.#opts.clock.now(), tail.lastTimestampMs);
-    const receipt = sealReceipt(draft, {
+    const { receipt, text } = sealReceiptText(draft, {
       ledger,
       seq: tail.sealed,
       prevHash: tail.lastHash,
@@ -176,6 +179,7 @@ export class LedgerWriter {
     // The hash was just computed here: 64 lowercase hex digits, no need to check them again.
     tail.frontier.push(Buffer.from(receipt.hash, "hex"));
     tail.pending.push(receipt);
+    tail.pendingTexts.push(text);
     this.#dirty.add(tail);
     if (++this.#uncommitted >= EARLY_COMMIT_RECEIPTS) this.#commitEarly();
     else this.#scheduleFlush();
@@ -345,14 +349,16 @@ export class LedgerWriter {
     await Promise.allSettled(this.#inFlight);
     const spool = this.#opts.spool!;
     const entries: SpoolEntry[] = [];
-    const taken: { tail: LedgerTail; receipts: Receipt[] }[] = [];
+    const taken: { tail: LedgerTail; receipts: Receipt[]; texts: string[] }[] = [];
     this.#uncommitted = 0;
     for (const tail of this.#dirty) {
       if (tail.fenced || tail.pending.length === 0) continue;
       const receipts = tail.pending;
+      const texts = tail.pendingTexts;
       tail.pending = [];
+      tail.pendingTexts = [];
       for (const receipt of receipts) entries.push({ ledger: tail.ledger, receipt });
-      taken.push({ tail, receipts });
+      taken.push({ tail, receipts, texts });
       tail.submitted += receipts.length;
     }
     this.#dirty.clear();
@@ -360,7 +366,7 @@ export class LedgerWriter {
     try {
       await spool.append(entries);
     } catch (err) {
-      for (const { tail, receipts } of taken) this.#requeue(tail, receipts);
+      for (const { tail, receipts, texts } of taken) this.#requeue(tail, receipts, texts);
       this.#broken = false;
       this.#opts.logger.fatal({ err, spool: spool.path }, "the safe-mode spool cannot be written; receipts stay in memory");
       throw err;
@@ -379,9 +385,12 @@ export class LedgerWriter {
     for (const w of ready) w.run();
   }
 
-  /** Puts receipts of a failed or gapped commit back in front of what was sealed since, in seq order. */
-  #requeue(tail: LedgerTail, receipts: Receipt[]): void {
-    tail.pending = receipts.concat(tail.pending).sort((a, b) => a.seq - b.seq);
+  /** Puts receipts of a failed or gapped commit (with their texts) back in front of what was sealed since, in seq order. */
+  #requeue(tail: LedgerTail, receipts: Receipt[], texts: string[]): void {
+    const all = receipts.map((r, i) => [r, texts[i]!] as const).concat(tail.pending.map((r, i) => [r, tail.pendingTexts[i]!] as const));
+    all.sort((a, b) => a[0].seq - b[0].seq);
+    tail.pending = all.map(([r]) => r);
+    tail.pendingTexts = all.map(([, t]) => t);
     tail.submitted = tail.durable;
     tail.lastCheckpointAt = 0;
     this.#dirty.add(tail);
@@ -392,7 +401,7 @@ export class LedgerWriter {
     const now = this.#opts.clock.now();
     const interval = this.#opts.checkpointIntervalMs ?? 1000;
     const batches: AppendBatch[] = [];
-    const taken: { tail: LedgerTail; receipts: Receipt[]; checkpointSize: number }[] = [];
+    const taken: { tail: LedgerTail; receipts: Receipt[]; texts: string[]; checkpointSize: number }[] = [];
     let uncheckpointed = false;
     let signBudget = this.#opts.maxCheckpointsPerCommit ?? 256;
     const maxBatch = this.#opts.store.maxBatchReceipts ?? Number.POSITIVE_INFINITY;
@@ -401,11 +410,15 @@ export class LedgerWriter {
     for (const tail of this.#dirty) {
       if (tail.fenced) continue;
       let receipts = tail.pending;
+      let texts = tail.pendingTexts;
       tail.pending = [];
+      tail.pendingTexts = [];
       if (receipts.length > maxBatch) {
         // The store takes so many at once: the rest go in the next commit, in order.
         tail.pending = receipts.slice(maxBatch);
+        tail.pendingTexts = texts.slice(maxBatch);
         receipts = receipts.slice(0, maxBatch);
+        texts = texts.slice(0, maxBatch);
         leftOver.push(tail);
       }
       const size = tail.submitted + receipts.length;
@@ -420,8 +433,8 @@ export class LedgerWriter {
         uncheckpointed ||= size > tail.checkpointed;
         continue;
       }
-      batches.push({ ledger: tail.ledger, expectedSeq: tail.submitted, receipts, ...(checkpoint ? { checkpoint } : {}) });
-      taken.push({ tail, receipts, checkpointSize: checkpoint ? size : tail.checkpointed });
+      batches.push({ ledger: tail.ledger, expectedSeq: tail.submitted, receipts, texts, ...(checkpoint ? { checkpoint } : {}) });
+      taken.push({ tail, receipts, texts, checkpointSize: checkpoint ? size : tail.checkpointed });
       tail.submitted = size;
     }
     this.#dirty.clear();
@@ -436,15 +449,15 @@ export class LedgerWriter {
       outcomes = await this.#opts.store.appendMany(batches);
     } catch (err) {
       // Nothing was acknowledged: keep the receipts, in order, for the next attempt.
-      for (const { tail, receipts } of taken) this.#requeue(tail, receipts);
+      for (const { tail, receipts, texts } of taken) this.#requeue(tail, receipts, texts);
       this.#opts.onStoreError?.(err as Error);
       throw err;
     }
-    for (const [i, { tail, receipts, checkpointSize }] of taken.entries()) {
+    for (const [i, { tail, receipts, texts, checkpointSize }] of taken.entries()) {
       const conflict = outcomes[i];
       if (conflict && conflict.actualSize < conflict.expectedSeq && !tail.fenced) {
         // A gap: an earlier commit of ours failed. Send these again after it.
-        this.#requeue(tail, receipts);
+        this.#requeue(tail, receipts, texts);
         continue;
       }
       if (conflict) {

@@ -77,6 +77,7 @@ function validate(b: AppendBatch): void {
     if (r.ledger !== b.ledger) throw new InvalidBatchError(`receipt ${i} belongs to ledger ${r.ledger}, not ${b.ledger}`);
     if (r.seq !== b.expectedSeq + i) throw new InvalidBatchError(`receipt ${i} has seq ${r.seq}; expected ${b.expectedSeq + i} (seqs must be contiguous)`);
   }
+  if (b.texts !== undefined && b.texts.length !== b.receipts.length) throw new InvalidBatchError(`the batch has ${b.receipts.length} receipts but ${b.texts.length} texts`);
   if (b.checkpoint !== undefined && b.checkpoint.size !== b.expectedSeq + b.receipts.length) {
     throw new InvalidBatchError(`checkpoint covers ${b.checkpoint.size} receipts but the ledger will have ${b.expectedSeq + b.receipts.length}`);
   }
@@ -167,10 +168,20 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
     const wire: WireBatch[] = [];
     for (const p of work) {
       for (const b of p.batches) {
+        let hashes = "";
+        let texts = "";
+        for (let i = 0; i < b.receipts.length; i++) {
+          const r = b.receipts[i]!;
+          const text = b.texts?.[i] ?? JSON.stringify(r);
+          hashes += r.hash;
+          texts += i === 0 ? text : `\n${text}`;
+        }
         wire.push({
           ledger: b.ledger,
           expectedSeq: b.expectedSeq,
-          rows: b.receipts.map((r) => [r.seq, r.hash, JSON.stringify(r)] as const),
+          count: b.receipts.length,
+          hashes,
+          texts,
           ...(b.checkpoint ? { checkpoint: { size: b.checkpoint.size, root: b.checkpoint.root, note: b.checkpoint.note } } : {}),
         });
       }

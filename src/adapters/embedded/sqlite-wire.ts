@@ -14,8 +14,16 @@ export interface WorkerConfig {
 export interface WireBatch {
   readonly ledger: string;
   readonly expectedSeq: number;
-  /** [seq, hash, JSON text] per receipt. */
-  readonly rows: readonly (readonly [number, string, string])[];
+  /** Receipts in the batch: seqs `expectedSeq .. expectedSeq + count - 1`. */
+  readonly count: number;
+  /** Their hashes, 64 hex digits each, concatenated. */
+  readonly hashes: string;
+  /**
+   * Their JSON texts joined by "\n" (JSON text has no raw line break). One
+   * string per batch: a structured clone of one string costs far less than
+   * of an array per receipt.
+   */
+  readonly texts: string;
   readonly checkpoint?: { size: number; root: string; note: string };
 }
 
