@@ -25,8 +25,13 @@ export function sha256Hex(data: string | Uint8Array): string {
  * @throws {TypeError} when `body` has no canonical JSON form (see `canonicalJson`).
  */
 export function leafHashHex(body: object): string {
+  return leafHashOfJcs(canonicalJson(body));
+}
+
+/** The leaf hash of a body given as its JCS text. */
+function leafHashOfJcs(jcs: string): string {
   // U+0000 is the single byte 0x00 in UTF-8: the leaf prefix travels in the same string.
-  return oneShotHash("sha256", `\u0000${canonicalJson(body)}`, "hex");
+  return oneShotHash("sha256", `\u0000${jcs}`, "hex");
 }
 
 /**
@@ -121,7 +126,7 @@ export function sealReceiptText(draft: ReceiptDraft, ctx: SealContext): { receip
   }
   receipt["prev_hash"] = ctx.prevHash;
   const hashed = canonicalJson(receipt);
-  const hash = oneShotHash("sha256", `\u0000${hashed}`, "hex");
+  const hash = leafHashOfJcs(hashed);
   receipt["hash"] = hash;
   // The receipt has members (v, …), so its JCS text ends in "}" after at least one.
   return { receipt: receipt as unknown as Receipt, text: `${hashed.slice(0, -1)},"hash":"${hash}"}` };

@@ -63,9 +63,8 @@ export class DeadlineQueue {
     this.#timer?.cancel();
     this.#timer = null;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#pop();
-    if (this.#stopped || this.#heap.length === 0) return;
-    const at = this.#heap[0]!.at;
+    const at = this.nextAt;
+    if (this.#stopped || at === Number.POSITIVE_INFINITY) return;
     this.#timerAt = at;
     this.#timer = this.#clock.setTimeout(() => this.#run(), Math.max(1, at - this.#clock.now()));
   }
@@ -73,23 +72,17 @@ export class DeadlineQueue {
   /**
    * Fires every deadline the clock has reached now, without waiting for the
    * timer: for work of lower priority than deadlines, which runs this first.
-   * Returns how many fired.
    */
-  runDue(): number {
-    const h = this.#heap;
-    if (h.length === 0 || this.#stopped) return 0;
+  runDue(): void {
+    if (this.#stopped) return;
     const now = this.#clock.now();
-    if (h[0]!.at > now) return 0;
-    let fired = 0;
-    while (h.length > 0 && h[0]!.at <= now) {
+    while (this.#heap.length > 0 && this.#heap[0]!.at <= now) {
       const e = this.#pop();
       if (!e.cancelled) {
         e.cancelled = true;
-        fired++;
         e.fire(now);
       }
     }
-    return fired;
   }
 
   #run(): void {

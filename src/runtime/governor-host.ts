@@ -163,7 +163,8 @@ export class GovernorHost {
         record: ({ context }, draft: ReceiptDraft) => this.#record(gov(context.gov.account), draft),
         runHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => this.#runHandler(gov(context.gov.account), e)),
         abortHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => gov(context.gov.account).controllers.get(e.actionId)?.abort(DEADLINE_PASSED)),
-        runRollback: ({ context }, e) => this.#later(gov(context.gov.account), () => {
+        runRollback: ({ context }, e) =>
+          this.#later(gov(context.gov.account), () => {
             const since = this.#o.clock.now();
             this.#afterDeadlines(() => this.#runRollback(gov(context.gov.account), e, since), since);
           }),
@@ -559,7 +560,7 @@ export class GovernorHost {
    * while a thousand deadlines passing together each write their
    * action_timeout first. Its action has timed out or failed already.
    */
-  #afterDeadlines(work: () => void, since = this.#o.clock.now()): void {
+  #afterDeadlines(work: () => void, since: number): void {
     // Oldest first: a rollback's outcome goes ahead of rollbacks that became due after its own.
     const q = this.#lowPriority;
     let at = q.length;
@@ -582,7 +583,7 @@ export class GovernorHost {
         this.#deadlines.runDue();
         const now = this.#o.clock.now();
         if (this.#deadlines.nextAt <= now + 1 && now - this.#lowPriority[done]!.since < LOW_PRIORITY_MAX_WAIT_MS) {
-            deferred = true;
+          deferred = true;
           break;
         }
         this.#lowPriority[done++]!.work();

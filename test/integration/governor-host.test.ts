@@ -104,6 +104,13 @@ async function settle(r: Rig, signalId: string, terminal: string): Promise<Recei
 
 const opsOf = (rs: Receipt[]) => rs.map((r) => r.operation);
 
+/** Everything sealed made durable, and real time for quick handlers and rollbacks to end (the host's clock may stand still). */
+async function pause(r: Rig): Promise<void> {
+  await r.host.writer.flush();
+  await new Promise((res) => setTimeout(res, 15));
+  await r.host.writer.flush();
+}
+
 describe("governor host: actions that misbehave", () => {
   it("a handler that throws is failed as recoverable and rolled back", async () => {
     const r = await provisioned();
@@ -201,23 +208,18 @@ describe("governor host: actions that misbehave", () => {
     const replies = await Promise.all(staggered.map((action, i) => r.host.signal(A, { signal_id: `s-st${i}`, action, params: {} }, 2)));
     expect(replies.every((x) => x.kind === "accepted")).toBe(true);
     const ops = async () => opsOf((await r.store.read(A, 0, 1000)).filter((x) => x.operation === "action_timeout" || x.operation === "action_rolled_back"));
-    const pause = async () => {
-      await r.host.writer.flush();
-      await new Promise((res) => setTimeout(res, 15)); // real time: quick rollbacks end meanwhile
-      await r.host.writer.flush();
-    };
     // Deadlines at +100 .. +119 ms, one a millisecond: each passes while the next is at most 1 ms away.
     clock.advance(100);
     for (let i = 1; i < staggered.length; i++) {
-      await pause();
+      await pause(r);
       clock.advance(1);
     }
     // The last deadline has passed: nothing is near any more, the rollbacks are started and decided.
     for (let i = 0; i < 4; i++) {
-      await pause();
+      await pause(r);
       clock.advance(1);
     }
-    await pause();
+    await pause(r);
     expect(await ops()).toEqual([...staggered.map(() => "action_timeout"), ...staggered.map(() => "action_rolled_back")]);
   });
 
@@ -234,9 +236,7 @@ describe("governor host: actions that misbehave", () => {
     clock.advance(30); // now +100: the first deadline passes
     let rolledBackAt = 0;
     for (let ms = 100; ms < 169 && rolledBackAt === 0; ms++) {
-      await r.host.writer.flush();
-      await new Promise((res) => setTimeout(res, 10));
-      await r.host.writer.flush();
+      await pause(r);
       if ((await ops("s-w0")).includes("action_rolled_back")) rolledBackAt = ms;
       clock.advance(1);
     }
