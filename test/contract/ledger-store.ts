@@ -169,6 +169,30 @@ export function describeLedgerStoreContract(name: string, factory: () => Promise
       expect(await store.read(l3, 0, 10)).toEqual(r3);
     });
 
+    it("answers appendMany calls made at once (queued behind one another) each with its own outcomes", async () => {
+      const a = L("queued-a");
+      const b = L("queued-b");
+      const c = L("queued-c");
+      const ra = chain(a, 20);
+      const rb = chain(b, 20);
+      const rc = chain(c, 1);
+      const calls: Promise<readonly (SeqConflictError | null)[]>[] = [];
+      for (let i = 0; i < 20; i++) {
+        calls.push(store.appendMany([{ ledger: a, expectedSeq: i, receipts: [ra[i]!] }, { ledger: b, expectedSeq: i, receipts: [rb[i]!] }]));
+      }
+      // Stale for a (it has 20 by then), good for c: only c's batch of this call commits.
+      calls.push(store.appendMany([{ ledger: a, expectedSeq: 0, receipts: [ra[0]!] }, { ledger: c, expectedSeq: 0, receipts: rc }]));
+      const outcomes = await Promise.all(calls);
+      for (const o of outcomes.slice(0, 20)) expect(o).toEqual([null, null]);
+      const last = outcomes[20]!;
+      expect(last[0]).toBeInstanceOf(SeqConflictError);
+      expect(last[0]).toMatchObject({ expectedSeq: 0, actualSize: 20 });
+      expect(last[1]).toBeNull();
+      expect(await store.read(a, 0, 50)).toEqual(ra);
+      expect(await store.read(b, 0, 50)).toEqual(rb);
+      expect(await store.read(c, 0, 50)).toEqual(rc);
+    });
+
     it("stores a checkpoint with its batch, and a checkpoint-only batch, and returns the latest", async () => {
       const ledger = L("checkpoint");
       const receipts = chain(ledger, 5);

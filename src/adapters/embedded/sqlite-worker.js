@@ -14,7 +14,7 @@
 // @ts-check
 /** @import { Reply, Request, WireBatch, WorkerConfig } from "./sqlite-wire.ts" */
 import { DatabaseSync } from "node:sqlite";
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 
 /** @type {WorkerConfig} */
 const config = workerData;
@@ -246,8 +246,8 @@ function handle(m) {
   }
 }
 
+if (parentPort === null) throw new Error("sqlite-worker.js runs as a worker thread of the embedded ledger store");
 const port = parentPort;
-if (port === null) throw new Error("sqlite-worker.js runs as a worker thread of the embedded ledger store");
 
 /**
  * Memory back after work, as the runtime does on its own thread
@@ -270,18 +270,70 @@ function workDone() {
   reclaimTimer.unref();
 }
 
-port.on("message", (/** @type {Request} */ m) => {
+/**
+ * @param {unknown} err
+ * @returns {{ message: string; errcode?: number; errstr?: string }}
+ */
+function wireError(err) {
+  const e = /** @type {{ message?: string; errcode?: number; errstr?: string }} */ (err);
+  return { message: e.message ?? String(err), ...(e.errcode === undefined ? {} : { errcode: e.errcode }), ...(e.errstr === undefined ? {} : { errstr: e.errstr }) };
+}
+
+/**
+ * Appends that queued while the last transaction was being fsynced, as one
+ * transaction: one fsync for all of them, however the client cut its
+ * commits. Each message still gets its own reply with its own outcomes; if
+ * the transaction fails, each of them fails.
+ * @param {Extract<Request, { op: "append" }>[]} group
+ */
+function appendGroup(group) {
+  try {
+    const outcomes = append(group.flatMap((m) => m.batches));
+    let k = 0;
+    for (const m of group) {
+      port.postMessage(/** @type {Reply} */ ({ id: m.id, ok: true, value: outcomes.slice(k, k + m.batches.length) }));
+      k += m.batches.length;
+    }
+  } catch (err) {
+    const error = wireError(err);
+    for (const m of group) port.postMessage(/** @type {Reply} */ ({ id: m.id, ok: false, error }));
+  }
+}
+
+/** @param {Request} m */
+function serve(m) {
   /** @type {Reply} */
   let reply;
   try {
     reply = { id: m.id, ok: true, value: handle(m) };
   } catch (err) {
-    const e = /** @type {{ message?: string; errcode?: number; errstr?: string }} */ (err);
-    reply = { id: m.id, ok: false, error: { message: e.message ?? String(err), ...(e.errcode === undefined ? {} : { errcode: e.errcode }), ...(e.errstr === undefined ? {} : { errstr: e.errstr }) } };
+    reply = { id: m.id, ok: false, error: wireError(err) };
   }
   port.postMessage(reply);
   if (m.op === "close") {
     if (reclaimTimer !== null) clearTimeout(reclaimTimer);
     port.close();
   } else if (m.op !== "probe") workDone();
+}
+
+port.on("message", (/** @type {Request} */ m) => {
+  if (m.op !== "append") {
+    serve(m);
+    return;
+  }
+  // Every append already waiting joins this one; the first other request ends the group and is served after it, in order.
+  const group = [m];
+  /** @type {Request | null} */
+  let after = null;
+  for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) {
+    const r = /** @type {Request} */ (next.message);
+    if (r.op !== "append") {
+      after = r;
+      break;
+    }
+    group.push(r);
+  }
+  appendGroup(group);
+  workDone();
+  if (after !== null) serve(after);
 });
