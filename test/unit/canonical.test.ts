@@ -111,4 +111,39 @@ describe("canonicalJson", () => {
       { numRuns: 2000 },
     );
   });
+
+  it("gives the reference's text for values whose members are already in canonical order (serialized natively), and still refuses lone surrogates there", () => {
+    const sortedCopy = (v: unknown): unknown => {
+      if (Array.isArray(v)) return v.map(sortedCopy);
+      if (typeof v !== "object" || v === null) return v;
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(v).sort()) out[key] = sortedCopy((v as Record<string, unknown>)[key]);
+      return out;
+    };
+    const anyString = fc.string({ unit: "binary", maxLength: 12 });
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small" },
+        fc.constant(null),
+        fc.boolean(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        anyString,
+        fc.array(tie("node"), { maxLength: 5 }),
+        fc.dictionary(fc.oneof(anyString, fc.nat().map(String)), tie("node"), { maxKeys: 6 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(value, (v) => {
+        const sorted = sortedCopy(v);
+        expect(canonicalJson(sorted)).toBe(canonicalize(v));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(() => canonicalJson({ a: "ok", b: "lone \ud800 surrogate" })).toThrow(/\$\.b is a string with a lone UTF-16 surrogate/);
+    expect(() => canonicalJson({ "\udc00": 1 })).toThrow(TypeError);
+    expect(canonicalJson({ a: "back\\ud800slash" })).toBe(canonicalize({ a: "back\\ud800slash" }));
+    expect(() => canonicalJson({ a: 1, b: Number.POSITIVE_INFINITY })).toThrow(/\$\.b is Infinity/);
+    expect(() => canonicalJson({ a: 1, b: 10n })).toThrow(/\$\.b is a BigInt/);
+    expect(canonicalJson({ a: [1, undefined], b: undefined })).toBe('{"a":[1,null]}');
+  });
 });

@@ -9,10 +9,12 @@ import {
   leafHashHex,
   receiptHash,
   sealReceipt,
+  sealReceiptText,
   sha256Hex,
   uuidV7,
   type SealContext,
 } from "../../src/ledger/hash.ts";
+import { canonicalJson } from "../../src/ledger/canonical.ts";
 import { Receipt, type ReceiptDraft } from "../../src/ledger/receipt.ts";
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -87,28 +89,30 @@ describe("receiptHash", () => {
 });
 
 describe("sealReceipt", () => {
-  it("writes the envelope in the documented field order", () => {
-    const started = sealReceipt(
-      {
-        operation: "action_started",
-        status: "pending",
-        duration_ms: 0,
-        signal_id: "sig-1",
-        action_id: "01890a5d-ac96-774b-bcce-b302099a8058",
-        action: "resize",
-        handler: "http",
-        params: { size: 3 },
-        deadline: "2026-11-24T10:00:00.500Z",
-        timeout_ms: 500,
-      },
-      { ...ctx, seq: 7 },
-    );
+  it("writes the members in canonical (JCS) order with hash last: the stored line without its last member is the hashed text", () => {
+    const draft: ReceiptDraft = {
+      operation: "action_started",
+      status: "pending",
+      duration_ms: 0,
+      signal_id: "sig-1",
+      action_id: "01890a5d-ac96-774b-bcce-b302099a8058",
+      action: "resize",
+      handler: "http",
+      params: { size: 3, flavor: "b", nested: { z: [1, { y: 2, x: 1 }], a: null } },
+      deadline: "2026-11-24T10:00:00.500Z",
+      timeout_ms: 500,
+    };
+    const { receipt: started, text } = sealReceiptText(draft, { ...ctx, seq: 7 });
     expect(Object.keys(started)).toEqual([
-      "v", "receipt_id", "ledger", "seq", "timestamp", "operation", "status", "duration_ms", "account_id",
-      "signal_id", "action_id", "action", "handler", "params", "deadline", "timeout_ms", "prev_hash", "hash",
+      "account_id", "action", "action_id", "deadline", "duration_ms", "handler", "ledger", "operation", "params",
+      "prev_hash", "receipt_id", "seq", "signal_id", "status", "timeout_ms", "timestamp", "v", "hash",
     ]);
     expect(started).toMatchObject({ v: 1, seq: 7, ledger: "acct-1", account_id: "acct-1", prev_hash: ctx.prevHash });
     expect(Receipt.safeParse(started).success).toBe(true);
+    const { hash, ...body } = started;
+    expect(text).toBe(`${canonicalJson(body).slice(0, -1)},"hash":"${hash}"}`);
+    expect(JSON.parse(text)).toEqual(started);
+    expect(receiptHash(started)).toBe(hash);
   });
 
   it("leaves out account_id when none is given (platform ledger) and draft fields set to undefined", () => {
