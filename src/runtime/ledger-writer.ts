@@ -11,15 +11,18 @@
 import { Buffer } from "node:buffer";
 import type { Logger } from "pino";
 import { isoTimestamp } from "../../governors/timestamps.ts";
-import { sealReceiptText, genesisHash } from "../ledger/hash.ts";
+import { genesisHash, sealWithContext } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";
 import { signCheckpoint, type SignerKey } from "../ledger/checkpoint.ts";
-import { PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
+import { accountIdPattern, PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
 import { SeqConflictError, type AppendBatch, type Clock, type LedgerStore, type StoredCheckpoint } from "../ports.ts";
 import { drainSpool, type FileSpool, type SpoolEntry } from "./spool.ts";
 
 /** Receipts sealed in one turn after which a commit starts without waiting for the turn to end. */
 const EARLY_COMMIT_RECEIPTS = 512;
+
+/** How long ready callbacks run before the event loop gets a turn (see `#runReady`). */
+const READY_SLICE_MS = 4;
 
 interface LedgerTail {
   readonly ledger: LedgerId;
@@ -51,6 +54,7 @@ export interface LedgerWriterOptions {
   /** Checkpoint origin prefix: a ledger's origin is `<prefix>/<ledger>`. */
   readonly originPrefix: string;
   readonly clock: Clock;
+  /** Receipt ids: lowercase UUIDv7s, as `createUuidV7Source` makes them (not checked again per receipt). */
   readonly newId: () => string;
   readonly logger: Logger;
   /** A ledger gets at most one checkpoint per interval; the batches between share the next one. */
@@ -104,6 +108,10 @@ export class LedgerWriter {
   /** Receipts sealed since the last commit took them. */
   #uncommitted = 0;
   #sealedTotal = 0;
+  /** Callbacks whose receipts are durable, in the order they became so; run from `#readyHead` on. */
+  readonly #ready: (() => void)[] = [];
+  #readyHead = 0;
+  #readyScheduled = false;
 
   constructor(opts: LedgerWriterOptions) {
     this.#opts = opts;
@@ -117,6 +125,7 @@ export class LedgerWriter {
   /** Takes over a ledger from its current durable head. */
   open(ledger: LedgerId, resume?: LedgerResume): void {
     if (this.#tails.has(ledger)) return;
+    if (ledger !== PLATFORM_LEDGER && !accountIdPattern.test(ledger)) throw new TypeError(`ledger must be an account id or _platform, got ${JSON.stringify(String(ledger).slice(0, 80))}`);
     const size = resume?.size ?? 0;
     this.#tails.set(ledger, {
       ledger,
@@ -164,7 +173,8 @@ export class LedgerWriter {
     if (tail.fenced) throw tail.fenced;
     if (this.#closed) throw new Error("ledger writer is closed");
     const nowMs = Math.max(this.#opts.clock.now(), tail.lastTimestampMs);
-    const { receipt, text } = sealReceiptText(draft, {
+    // Every part of the context is made here (the ledger id checked at open): sealed without checking it again.
+    const { receipt, text } = sealWithContext(draft, {
       ledger,
       seq: tail.sealed,
       prevHash: tail.lastHash,
@@ -193,8 +203,13 @@ export class LedgerWriter {
       fail(tail.fenced);
       return;
     }
-    if (tail.durable >= tail.sealed) {
+    if (tail.durable >= tail.sealed && !this.#readyScheduled) {
       queueMicrotask(run);
+      return;
+    }
+    if (tail.durable >= tail.sealed) {
+      // Behind the callbacks that became ready before it.
+      this.#ready.push(run);
       return;
     }
     tail.waiters.push({ size: tail.sealed, run, fail });
@@ -377,13 +392,50 @@ export class LedgerWriter {
     }
   }
 
-  /** Runs the callbacks waiting for durability up to what the ledger now has durable. */
+  /** Moves the callbacks waiting for durability up to what the ledger now has durable to the ready queue. */
   #runReadyWaiters(tail: LedgerTail): void {
-    const ready = tail.waiters.filter((w) => w.size <= tail.durable);
-    if (ready.length === 0) return;
-    tail.waiters = tail.waiters.filter((w) => w.size > tail.durable);
-    for (const w of ready) w.run();
+    const waiters = tail.waiters;
+    let n = 0;
+    while (n < waiters.length && waiters[n]!.size <= tail.durable) n++;
+    if (n === 0) return;
+    const ready = this.#ready;
+    for (let i = 0; i < n; i++) ready.push(waiters[i]!.run);
+    tail.waiters = n === waiters.length ? [] : waiters.slice(n);
+    if (!this.#readyScheduled) {
+      this.#readyScheduled = true;
+      setImmediate(this.#runReady);
+    }
   }
+
+  /**
+   * Runs ready callbacks for at most READY_SLICE_MS, then lets the event loop
+   * turn (so that the store's next acknowledgements are seen) before going
+   * on: one commit of thousands of receipts would otherwise hold the thread
+   * for the whole of what its callbacks start, and every commit sent
+   * meanwhile would wait for that turn to end before its answer counts.
+   */
+  readonly #runReady = (): void => {
+    const ready = this.#ready;
+    const until = performance.now() + READY_SLICE_MS;
+    let i = this.#readyHead;
+    while (i < ready.length) {
+      const run = ready[i++]!;
+      try {
+        run();
+      } catch (err) {
+        this.#opts.logger.error({ err }, "an effect run after its receipts became durable threw");
+      }
+      if ((i & 63) === 0 && performance.now() >= until) break;
+    }
+    if (i >= ready.length) {
+      ready.length = 0;
+      this.#readyHead = 0;
+      this.#readyScheduled = false;
+    } else {
+      this.#readyHead = i;
+      setImmediate(this.#runReady);
+    }
+  };
 
   /** Puts receipts of a failed or gapped commit (with their texts) back in front of what was sealed since, in seq order. */
   #requeue(tail: LedgerTail, receipts: Receipt[], texts: string[]): void {

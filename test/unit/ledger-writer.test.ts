@@ -79,3 +79,52 @@ describe("LedgerWriter and a store with a batch limit", () => {
     expect(base.checkpoints.get(ledger)!.map((c) => c.size)).toEqual([10]);
   });
 });
+
+describe("LedgerWriter's durable callbacks", () => {
+  it("runs them in the order their receipts became durable, lets the event loop turn between slices, and logs one that throws without losing the rest", async () => {
+    const store = createMemoryLedgerStore();
+    const logged: unknown[] = [];
+    const logger = pino({ level: "error" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const writer = new LedgerWriter({ store, signers: [generateSignerKey("t")], originPrefix: "t", clock: systemClock, newId: createUuidV7Source(Date.now), logger, checkpointIntervalMs: 0 });
+    const a = "acct-a" as LedgerId;
+    const b = "acct-b" as LedgerId;
+    writer.open(a);
+    writer.open(b);
+    const order: string[] = [];
+    const n = 5000;
+    try {
+      for (let i = 0; i < n; i++) {
+        const ledger = i % 2 === 0 ? a : b;
+        writer.seal(ledger, draft(i));
+        writer.afterDurable(ledger, () => {
+          // Work enough that the callbacks of one commit take more than one slice.
+          const until = performance.now() + 0.01;
+          while (performance.now() < until);
+          order.push(`${ledger}:${i}`);
+          // A timer set by the first callback runs between two slices, not after the last callback.
+          if (i === 0) setTimeout(() => order.push("timer"), 0);
+          if (i === 7) throw new Error("callback 7 failed");
+        });
+      }
+      await writer.durable(a);
+      await writer.durable(b);
+      await new Promise<void>((resolve) => {
+        const poll = () => (order.length === n + 1 ? resolve() : setTimeout(poll, 5));
+        poll();
+      });
+      expect(order.filter((o) => o.startsWith("acct-a:"))).toEqual(Array.from({ length: n / 2 }, (_, k) => `acct-a:${2 * k}`));
+      expect(order.filter((o) => o.startsWith("acct-b:"))).toEqual(Array.from({ length: n / 2 }, (_, k) => `acct-b:${2 * k + 1}`));
+      const timer = order.indexOf("timer");
+      expect(timer).toBeGreaterThan(0);
+      expect(timer).toBeLessThan(n);
+      expect(logged).toEqual([expect.objectContaining({ msg: "an effect run after its receipts became durable threw", err: expect.objectContaining({ message: "callback 7 failed" }) })]);
+      // A callback registered once everything is durable still runs.
+      let late = false;
+      writer.afterDurable(a, () => (late = true));
+      await new Promise((r) => setTimeout(r, 0));
+      expect(late).toBe(true);
+    } finally {
+      await writer.close();
+    }
+  });
+});
