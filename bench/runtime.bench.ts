@@ -6,7 +6,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createActor } from "xstate";
-import { tenantGovernor } from "../governors/tenant-governor.ts";
+import type { Decision } from "../governors/decide.ts";
+import { tenantGovernor, type GovernorEvent } from "../governors/tenant-governor.ts";
 import { SERVICE_NODE_FLAGS } from "../src/cli/node-flags.ts";
 import { compilePolicy } from "../src/policy/compile.ts";
 import { genesisHash, sealReceipt, uuidV7 } from "../src/ledger/hash.ts";
@@ -64,10 +65,14 @@ async function throughput(dir: string, tenants: number, total: number): Promise<
 function bareActorLoop(total: number): number {
   const policy = compilePolicy(benchPolicy);
   let seq = 0;
+  const record = (self: { send(e: GovernorEvent): void }, draft: ReceiptDraft) =>
+    self.send({ type: "RECORDED", receipt: { ...draft, v: 1, receipt_id: "", ledger: "bare", seq: seq++, timestamp: "2026-11-24T10:00:00.000Z", prev_hash: "", hash: "" } as Receipt, now: 0 });
+  // Decisions applied in one action each, as the runtime applies them; effects are not run.
   const machine = tenantGovernor.provide({
     actions: {
-      record: ({ self }, draft: ReceiptDraft) => {
-        self.send({ type: "RECORDED", receipt: { ...draft, v: 1, receipt_id: "", ledger: "bare", seq: seq++, timestamp: "2026-11-24T10:00:00.000Z", prev_hash: "", hash: "" } as Receipt, now: 0 });
+      record: ({ self }, draft: ReceiptDraft) => record(self, draft),
+      decided: ({ self }, decision: Decision) => {
+        for (const draft of decision.drafts) record(self, draft);
       },
     },
   });

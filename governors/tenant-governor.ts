@@ -202,30 +202,14 @@ export const tenantGovernor = setup({
       if (event.type !== "SIGNAL") return;
       emit(enqueue, { drafts: [], effects: [{ type: "reply", signalId: event.signal_id, reply: { kind: "unavailable", reason } }] });
     }),
-    settle: enqueueActions(({ context, event, enqueue }) => {
-      const g = context.gov;
-      switch (event.type) {
-        case "HANDLER_SUCCEEDED":
-          return emit(enqueue, decideSucceeded(g, event.actionId, event.now, event.resultSha256));
-        case "HANDLER_FAILED":
-          return emit(
-            enqueue,
-            decideFailed(g, context.policy, event.actionId, event.now, { code: event.code, message: event.message, recoverable: event.recoverable }),
-          );
-        case "DEADLINE":
-          return emit(enqueue, decideDeadline(g, context.policy, event.actionId, event.now));
-        case "ROLLBACK_SUCCEEDED":
-          return emit(enqueue, decideRollbackResult(g, event.actionId, event.now, { ok: true, cause: event.cause }));
-        case "ROLLBACK_FAILED":
-          return emit(enqueue, decideRollbackResult(g, event.actionId, event.now, { ok: false, cause: event.cause, error: event.error }));
-        case "RESUME": {
-          emit(enqueue, decideResume(g, context.policy, event.now));
-          return;
-        }
-        default:
-          return;
-      }
-    }),
+    /**
+     * One decision: its receipts recorded, then its effects run, in that
+     * order. By default it enqueues them as the named actions above; a
+     * runtime may supply it whole instead, which costs one action per
+     * decision rather than one per receipt and per effect (every signal
+     * takes two decisions).
+     */
+    decided: enqueueActions(({ enqueue }, decision: Decision) => emit(enqueue, decision)),
   },
   guards: {
     isActionReceipt: ({ event }) => (event.type === "RECORDED" || event.type === "REPLAYED") && !lifecycleOps.has(event.receipt.operation),
@@ -264,11 +248,11 @@ export const tenantGovernor = setup({
       { actions: "evolve" },
     ],
     // Outcomes of effects already under way are decided in every state.
-    HANDLER_SUCCEEDED: { actions: "settle" },
-    HANDLER_FAILED: { actions: "settle" },
-    DEADLINE: { actions: "settle" },
-    ROLLBACK_SUCCEEDED: { actions: "settle" },
-    ROLLBACK_FAILED: { actions: "settle" },
+    HANDLER_SUCCEEDED: { actions: { type: "decided", params: settle } },
+    HANDLER_FAILED: { actions: { type: "decided", params: settle } },
+    DEADLINE: { actions: { type: "decided", params: settle } },
+    ROLLBACK_SUCCEEDED: { actions: { type: "decided", params: settle } },
+    ROLLBACK_FAILED: { actions: { type: "decided", params: settle } },
   },
   states: {
     new: {
@@ -280,12 +264,12 @@ export const tenantGovernor = setup({
     active: {
       on: {
         SIGNAL: {
-          actions: enqueueActions(({ context, event, enqueue }) => emit(enqueue, decideSignal(context.gov, context.policy, context.limits, event))),
+          actions: { type: "decided", params: ({ context, event }) => decideSignal(context.gov, context.policy, context.limits, event) },
         },
         RECORDED: { guard: "isActionReceipt", actions: ["evolve", "dequeue"] },
         RESUME: {
           actions: [
-            "settle",
+            { type: "decided", params: settle },
             enqueueActions(({ context, event, enqueue }) => emit(enqueue, decideDequeue(context.gov, context.policy, event.now))),
           ],
         },
@@ -323,7 +307,7 @@ export const tenantGovernor = setup({
     suspended: {
       on: {
         SIGNAL: { actions: { type: "refuseUnavailable", params: "suspended" } },
-        RESUME: { actions: "settle" },
+        RESUME: { actions: { type: "decided", params: settle } },
         POLICY_OFFERED: { actions: "offerPolicy" },
         CANCEL: { target: "draining", actions: "beginCancel" },
       },
@@ -331,7 +315,7 @@ export const tenantGovernor = setup({
     degraded: {
       on: {
         SIGNAL: { actions: { type: "refuseUnavailable", params: "degraded" } },
-        RESUME: { actions: "settle" },
+        RESUME: { actions: { type: "decided", params: settle } },
         POLICY_OFFERED: { actions: "offerPolicy" },
         CANCEL: { target: "draining", actions: "beginCancel" },
       },
@@ -400,6 +384,27 @@ type Enqueue = {
   (action: { type: "record"; params: ReceiptDraft }): void;
   (action: { type: Effect["type"]; params: Effect }): void;
 };
+
+/** The decision on the outcome of an effect under way (or, on RESUME, on what a stopped process left open). */
+function settle({ context, event }: { context: GovernorContext; event: GovernorEvent }): Decision {
+  const g = context.gov;
+  switch (event.type) {
+    case "HANDLER_SUCCEEDED":
+      return decideSucceeded(g, event.actionId, event.now, event.resultSha256);
+    case "HANDLER_FAILED":
+      return decideFailed(g, context.policy, event.actionId, event.now, { code: event.code, message: event.message, recoverable: event.recoverable });
+    case "DEADLINE":
+      return decideDeadline(g, context.policy, event.actionId, event.now);
+    case "ROLLBACK_SUCCEEDED":
+      return decideRollbackResult(g, event.actionId, event.now, { ok: true, cause: event.cause });
+    case "ROLLBACK_FAILED":
+      return decideRollbackResult(g, event.actionId, event.now, { ok: false, cause: event.cause, error: event.error });
+    case "RESUME":
+      return decideResume(g, context.policy, event.now);
+    default:
+      return { drafts: [], effects: [] };
+  }
+}
 
 /** Enqueues a decision: its receipts first, then the effects they make safe. */
 function emit(enqueue: unknown, decision: Decision): void {

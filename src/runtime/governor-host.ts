@@ -10,7 +10,7 @@
  */
 import type { Logger } from "pino";
 import { createActor, type Actor } from "xstate";
-import { decidePolicyOffer, usedThisMonth, type SignalReply, type Effect, type OpenActionRef, type RollbackCause } from "../../governors/decide.ts";
+import { decidePolicyOffer, usedThisMonth, type Decision, type SignalReply, type Effect, type OpenActionRef, type RollbackCause } from "../../governors/decide.ts";
 import { decodeSnapshotState, encodeSnapshotState, evolve, initialGovernorState, oldestWaitMs, queueDepth, type GovernorState, type StoredGovernorState } from "../../governors/governor-state.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
 import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
@@ -151,51 +151,86 @@ export class GovernorHost {
   constructor(options: GovernorHostOptions) {
     this.#o = options;
     this.#deadlines = new DeadlineQueue(options.clock);
-    const gov = (account: string): Governor => {
-      const g = this.#governors.get(account);
-      if (g === undefined) throw new Error(`governor ${account} vanished`);
-      return g;
-    };
     // One machine with the runtime's effects, shared by every governor: each
     // effect finds its governor through the account in the context.
+    const effect = ({ context }: { context: { gov: GovernorState } }, e: Effect) => this.#effect(context.gov.account as LedgerId, e);
     this.#machine = tenantGovernor.provide({
       actions: {
-        record: ({ context }, draft: ReceiptDraft) => this.#record(gov(context.gov.account), draft),
-        runHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => this.#runHandler(gov(context.gov.account), e)),
-        abortHandler: ({ context }, e) => this.#later(gov(context.gov.account), () => gov(context.gov.account).controllers.get(e.actionId)?.abort(DEADLINE_PASSED)),
-        runRollback: ({ context }, e) =>
-          this.#later(gov(context.gov.account), () => {
-            const since = this.#o.clock.now();
-            this.#afterDeadlines(() => this.#runRollback(gov(context.gov.account), e, since), since);
-          }),
-        armDeadline: ({ context }, e) => this.#armDeadline(gov(context.gov.account), e.actionId, e.at),
-        cancelDeadline: ({ context }, e) => {
-          const g = gov(context.gov.account);
-          const d = g.deadlines.get(e.actionId);
-          if (d !== undefined) this.#deadlines.cancel(d);
-          g.deadlines.delete(e.actionId);
+        record: ({ context }, draft: ReceiptDraft) => this.#record(this.#gov(context.gov.account), draft),
+        // A whole decision in one action: the hot path of every signal.
+        decided: ({ context }, decision: Decision) => {
+          const account = context.gov.account as LedgerId;
+          const g = this.#gov(account);
+          for (const draft of decision.drafts) this.#record(g, draft);
+          for (const e of decision.effects) this.#effect(account, e);
         },
-        reply: ({ context }, e) => {
-          const g = gov(context.gov.account);
-          const to = g.replyTo;
-          g.replyTo = null;
-          // If the decision never becomes durable the caller hears so, never silence.
-          if (to !== null) this.#later(g, () => to(e.reply), () => to({ kind: "unavailable", reason: "degraded" }));
-        },
-        alert: ({ context }, e) =>
-          this.#later(gov(context.gov.account), () => this.#o.alerts.alert({ code: e.code, message: e.message, ledger: context.gov.account, details: e.details })),
-        armDrainDeadline: ({ context }, e) => {
-          const g = gov(context.gov.account);
-          g.drainTimer?.cancel();
-          g.drainTimer = this.#o.clock.setTimeout(
-            () => this.#send(g, { type: "DRAIN_EXPIRED", now: this.#o.clock.now() }),
-            Math.max(0, e.at - this.#o.clock.now()),
-          );
-        },
-        exportArchive: ({ context }) => this.#later(gov(context.gov.account), () => void this.#exportArchive(gov(context.gov.account))),
-        deleteChannel: ({ context }) => this.#later(gov(context.gov.account), () => void this.#finishDecommission(gov(context.gov.account))),
+        runHandler: effect,
+        abortHandler: effect,
+        runRollback: effect,
+        armDeadline: effect,
+        cancelDeadline: effect,
+        reply: effect,
+        alert: effect,
+        armDrainDeadline: effect,
+        exportArchive: effect,
+        deleteChannel: effect,
       },
     });
+  }
+
+  #gov(account: string): Governor {
+    const g = this.#governors.get(account);
+    if (g === undefined) throw new Error(`governor ${account} vanished`);
+    return g;
+  }
+
+  /**
+   * Runs an effect a decision named. Those that act on the world wait until
+   * the receipts before them are durable (`#later`), and find their governor
+   * when they run: by then it may have been rebuilt.
+   */
+  #effect(account: LedgerId, e: Effect): void {
+    const gov = () => this.#gov(account);
+    switch (e.type) {
+      case "runHandler":
+        return this.#later(gov(), () => this.#runHandler(gov(), e));
+      case "abortHandler":
+        return this.#later(gov(), () => gov().controllers.get(e.actionId)?.abort(DEADLINE_PASSED));
+      case "runRollback":
+        return this.#later(gov(), () => {
+          const since = this.#o.clock.now();
+          this.#afterDeadlines(() => this.#runRollback(gov(), e, since), since);
+        });
+      case "armDeadline":
+        return this.#armDeadline(gov(), e.actionId, e.at);
+      case "cancelDeadline": {
+        const g = gov();
+        const d = g.deadlines.get(e.actionId);
+        if (d !== undefined) this.#deadlines.cancel(d);
+        g.deadlines.delete(e.actionId);
+        return;
+      }
+      case "reply": {
+        const g = gov();
+        const to = g.replyTo;
+        g.replyTo = null;
+        // If the decision never becomes durable the caller hears so, never silence.
+        if (to !== null) this.#later(g, () => to(e.reply), () => to({ kind: "unavailable", reason: "degraded" }));
+        return;
+      }
+      case "alert":
+        return this.#later(gov(), () => this.#o.alerts.alert({ code: e.code, message: e.message, ledger: account, details: e.details }));
+      case "armDrainDeadline": {
+        const g = gov();
+        g.drainTimer?.cancel();
+        g.drainTimer = this.#o.clock.setTimeout(() => this.#send(g, { type: "DRAIN_EXPIRED", now: this.#o.clock.now() }), Math.max(0, e.at - this.#o.clock.now()));
+        return;
+      }
+      case "exportArchive":
+        return this.#later(gov(), () => void this.#exportArchive(gov()));
+      case "deleteChannel":
+        return this.#later(gov(), () => void this.#finishDecommission(gov()));
+    }
   }
 
   get writer(): LedgerWriter {

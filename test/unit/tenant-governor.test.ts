@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Effect } from "../../governors/decide.ts";
+import { transition } from "xstate";
+import type { Decision, Effect } from "../../governors/decide.ts";
+import { tenantGovernor } from "../../governors/tenant-governor.ts";
 import type { ReceiptDraft, ReceiptOf } from "../../src/ledger/receipt.ts";
 import { given, ops, provisionDraft, signal, T0, type Spec } from "../support/governor-spec.ts";
 
@@ -255,5 +257,24 @@ describe("tenant governor: cancel", () => {
     spec.when({ type: "PROVISION", eventId: "evt-2", entitlementId: "ent-2", skuId: "demo", plan: "basic", policyVersion: "1.0.0", concurrency: 2, channel: "c", durationMs: 1 });
     expect(ops(spec)).toEqual(["entitlement_active"]);
     expect(spec.state()).toBe("active");
+  });
+});
+
+describe("tenant governor: pure transitions", () => {
+  it("names a signal's whole decision as one `decided` action (receipts, then effects) and runs nothing itself", () => {
+    const spec = given([provisionDraft()]);
+    const event = signal(spec, "s1", "noop", { n: 1 });
+    // As the runtime supplies it: one action per decision (the default enqueues its parts as the named actions).
+    const machine = tenantGovernor.provide({ actions: { decided: () => {} } });
+    const [next, actions] = transition(machine, machine.resolveState({ value: "active", context: spec.snapshot().context }), event);
+    const decided = actions.filter((a) => a.type === "decided");
+    expect(decided).toHaveLength(1);
+    const decision = decided[0]!.params as Decision;
+    expect(decision.drafts.map((d) => d.operation)).toEqual(["action_started"]);
+    expect(decision.effects.map((e) => e.type)).toEqual(["armDeadline", "runHandler", "reply"]);
+    // Deciding changed nothing: only a recorded receipt does.
+    expect(next.context.gov.open.size).toBe(0);
+    expect(spec.recorded).toEqual([]);
+    expect(spec.effects).toEqual([]);
   });
 });
