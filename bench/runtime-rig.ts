@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { createSqliteLedgerStore } from "../src/adapters/embedded/sqlite-ledger-store.ts";
 import { generateSignerKey } from "../src/ledger/checkpoint.ts";
+import { settings } from "../src/config.ts";
 import { createUuidV7Source } from "../src/ledger/hash.ts";
 import type { LedgerId, Receipt } from "../src/ledger/receipt.ts";
 import { PolicyCatalog } from "../src/policy/registry.ts";
@@ -76,8 +77,8 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
     ...(options.idleAfterMs === undefined ? {} : { idleAfterMs: options.idleAfterMs }),
   });
   if (options.start ?? true) await host.start();
-  // As the service runs it (runtime.ts).
-  const reclaimer = startMemoryReclaimer({ clock: systemClock, quietMs: options.reclaimAfterMs ?? 0, activity: () => writer.sealedTotal, logger });
+  // As the service runs it (runtime.ts), with the service's default for the young generation.
+  const reclaimer = startMemoryReclaimer({ clock: systemClock, quietMs: options.reclaimAfterMs ?? 0, youngQuietMs: settings.youngGcMs.default, activity: () => writer.sealedTotal, logger });
   Object.assign(rig, {
     host,
     catalog,

@@ -37,6 +37,12 @@ export const settings = {
     default: 30_000,
     doc: "quiet this long after work: give memory back with one memory-reducing collection (0: never)",
   },
+  youngGcMs: {
+    env: "GOVERNOR_YOUNG_GC_MS",
+    schema: int(0, 3_600_000),
+    default: 100,
+    doc: "quiet this long after work: collect the young generation, so what the work left alive is not copied during the next burst (0: never)",
+  },
   checkpointIntervalMs: { env: "GOVERNOR_CHECKPOINT_INTERVAL_MS", schema: int(0, 60_000), default: 1000, doc: "a checkpoint follows every committed batch within this interval (at most one per ledger per interval)" },
   gcpProject: { env: "GOOGLE_CLOUD_PROJECT", schema: z.string(), default: "", doc: "gcp: the Google Cloud project (required with --backend gcp)" },
   archiveBucket: { env: "GOVERNOR_ARCHIVE_BUCKET", schema: z.string(), default: "", doc: "gcp: bucket for archives of cancelled tenants (required)" },

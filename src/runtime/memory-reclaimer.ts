@@ -12,9 +12,17 @@
  * So: every `quietMs`, if work was done since the look before and none since,
  * one memory-reducing collection runs (V8's "last resort" flavour: full,
  * compacting, releases pooled pages, shrinks the young generation). Once per
- * quiet spell; never while work goes on. It needs the `gc` function that
- * `--expose-gc` gives (the service's launchers pass it, see node-flags.ts);
- * without it nothing happens.
+ * quiet spell; never while work goes on.
+ *
+ * Sooner (`youngQuietMs`), the young generation is collected twice: what a
+ * burst left alive (a thousand actions under way, their receipts, their
+ * handlers' promises) is promoted while the runtime waits, instead of being
+ * copied by the first scavenge of the next burst, which is often the burst of
+ * their own deadlines. Measured on 1,000 actions timing out together: a
+ * scavenge of 8-12 ms inside those 25 ms before, none after.
+ *
+ * Both need the `gc` function that `--expose-gc` gives (the service's
+ * launchers pass it, see node-flags.ts); without it nothing happens.
  */
 import type { Logger } from "pino";
 import type { Clock } from "../ports.ts";
@@ -26,6 +34,8 @@ export interface MemoryReclaimerOptions {
   readonly clock: Clock;
   /** How long the runtime must have done nothing (after doing something) before memory is given back. */
   readonly quietMs: number;
+  /** How long the runtime must have done nothing (after doing something) before its young generation is collected; 0 or absent: never. */
+  readonly youngQuietMs?: number;
   /** A count that grows with every piece of work (receipts committed). */
   readonly activity: () => number;
   readonly logger: Pick<Logger, "debug">;
@@ -33,34 +43,57 @@ export interface MemoryReclaimerOptions {
   readonly gc?: GcFunction | null;
 }
 
-/** Starts looking every `quietMs`; returns how to stop. A `quietMs` of 0, or no `gc`, does nothing. */
-export function startMemoryReclaimer(options: MemoryReclaimerOptions): { stop(): void; readonly reclaims: number } {
+/** Starts looking every `quietMs` (and `youngQuietMs`); returns how to stop. A period of 0, or no `gc`, does nothing. */
+export function startMemoryReclaimer(options: MemoryReclaimerOptions): { stop(): void; readonly reclaims: number; readonly youngCollections: number } {
   const gc = options.gc === undefined ? (globalThis as { gc?: GcFunction }).gc : options.gc;
   let reclaims = 0;
-  let timer: { cancel(): void } | null = null;
+  let youngCollections = 0;
+  const loops: { cancel(): void }[] = [];
   const handle = {
-    stop: () => timer?.cancel(),
+    stop: () => {
+      for (const loop of loops) loop.cancel();
+    },
     get reclaims() {
       return reclaims;
     },
+    get youngCollections() {
+      return youngCollections;
+    },
   };
-  if (gc === undefined || gc === null || options.quietMs <= 0) return handle;
-  let seen = options.activity();
-  let workSinceReclaim = false;
-  const look = () => {
-    const now = options.activity();
-    if (now !== seen) {
-      seen = now;
-      workSinceReclaim = true;
-    } else if (workSinceReclaim) {
-      workSinceReclaim = false;
-      const before = process.memoryUsage.rss();
-      gc({ type: "major", execution: "sync", flavor: "last-resort" });
-      reclaims++;
-      options.logger.debug({ rssBefore: before, rssAfter: process.memoryUsage.rss() }, "quiet after work: memory given back");
-    }
-    timer = options.clock.setTimeout(look, options.quietMs);
-  };
-  timer = options.clock.setTimeout(look, options.quietMs);
+  if (gc === undefined || gc === null) return handle;
+  loops.push(whenQuiet(options, options.quietMs, () => {
+    const before = process.memoryUsage.rss();
+    gc({ type: "major", execution: "sync", flavor: "last-resort" });
+    reclaims++;
+    options.logger.debug({ rssBefore: before, rssAfter: process.memoryUsage.rss() }, "quiet after work: memory given back");
+  }));
+  loops.push(whenQuiet(options, options.youngQuietMs ?? 0, () => {
+    // Twice: a scavenge moves what survives it once; the second promotes it.
+    gc({ type: "minor" });
+    gc({ type: "minor" });
+    youngCollections++;
+  }));
   return handle;
+}
+
+/** Every `periodMs`, runs `collect` if work was done since the look before and none since: once per quiet spell. */
+function whenQuiet(options: MemoryReclaimerOptions, periodMs: number, collect: () => void): { cancel(): void } {
+  let timer: { cancel(): void } | null = null;
+  if (periodMs > 0) {
+    let seen = options.activity();
+    let workSinceCollect = false;
+    const look = () => {
+      const now = options.activity();
+      if (now !== seen) {
+        seen = now;
+        workSinceCollect = true;
+      } else if (workSinceCollect) {
+        workSinceCollect = false;
+        collect();
+      }
+      timer = options.clock.setTimeout(look, periodMs);
+    };
+    timer = options.clock.setTimeout(look, periodMs);
+  }
+  return { cancel: () => timer?.cancel() };
 }

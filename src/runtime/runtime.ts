@@ -163,7 +163,7 @@ export class Runtime {
     if (dirExists && this.config.policyWatch) this.policies.watch(dir);
     this.health.start();
     this.#startScaler();
-    this.#reclaimer = startMemoryReclaimer({ clock: this.clock, quietMs: this.config.memoryReclaimMs, activity: () => this.writer.sealedTotal, logger: this.logger });
+    this.#reclaimer = startMemoryReclaimer({ clock: this.clock, quietMs: this.config.memoryReclaimMs, youngQuietMs: this.config.youngGcMs, activity: () => this.writer.sealedTotal, logger: this.logger });
     this.#accepting = true;
     return { ...rebuilt, policies: this.catalog.skus().length, spooledReceipts: drained.receipts };
   }
