@@ -120,8 +120,10 @@ interface Governor {
   /** A parked governor's lifecycle state and its state (the actor's context when it runs). */
   parked: { value: LifecycleState; gov: GovernorState } | null;
   lastUsed: number;
-  readonly controllers: Map<string, AbortController>;
-  readonly deadlines: Map<string, Deadline>;
+  /** Handlers running, by action id; null while none has run since the governor was parked (10,000 idle governors: 2 MB less). */
+  controllers: Map<string, AbortController> | null;
+  /** Armed deadlines, by action id; null likewise. */
+  deadlines: Map<string, Deadline> | null;
   drainTimer: { cancel(): void } | null;
   /** Where the reply of the SIGNAL being processed goes. */
   replyTo: ((reply: SignalReply) => void) | null;
@@ -195,7 +197,7 @@ export class GovernorHost {
       case "runHandler":
         return this.#later(gov(), () => this.#runHandler(gov(), e));
       case "abortHandler":
-        return this.#later(gov(), () => gov().controllers.get(e.actionId)?.abort(DEADLINE_PASSED));
+        return this.#later(gov(), () => gov().controllers?.get(e.actionId)?.abort(DEADLINE_PASSED));
       case "runRollback":
         return this.#later(gov(), () => {
           const since = this.#o.clock.now();
@@ -205,9 +207,9 @@ export class GovernorHost {
         return this.#armDeadline(gov(), e.actionId, e.at);
       case "cancelDeadline": {
         const g = gov();
-        const d = g.deadlines.get(e.actionId);
+        const d = g.deadlines?.get(e.actionId);
         if (d !== undefined) this.#deadlines.cancel(d);
-        g.deadlines.delete(e.actionId);
+        g.deadlines?.delete(e.actionId);
         return;
       }
       case "reply": {
@@ -317,8 +319,8 @@ export class GovernorHost {
       actor: null,
       parked: snapshot === undefined ? { value: "new", gov: initialGovernorState(ledger) } : { value: snapshot.value as LifecycleState, gov: snapshot.context.gov },
       lastUsed: this.#o.clock.now(),
-      controllers: new Map(),
-      deadlines: new Map(),
+      controllers: null,
+      deadlines: null,
       drainTimer: null,
       replyTo: null,
       decommissionWaiters: [],
@@ -369,8 +371,8 @@ export class GovernorHost {
       (value === "new" || value === "active" || value === "suspended" || value === "degraded" || value === "decommissioned") &&
       snap.context.gov.open.size === 0 &&
       g.replyTo === null &&
-      g.deadlines.size === 0 &&
-      g.controllers.size === 0 &&
+      (g.deadlines?.size ?? 0) === 0 &&
+      (g.controllers?.size ?? 0) === 0 &&
       g.drainTimer === null &&
       g.decommissionWaiters.length === 0 &&
       !g.snapshotting &&
@@ -379,6 +381,8 @@ export class GovernorHost {
     g.parked = { value, gov: snap.context.gov };
     g.actor.stop();
     g.actor = null;
+    g.controllers = null;
+    g.deadlines = null;
     return true;
   }
 
@@ -466,8 +470,8 @@ export class GovernorHost {
     this.#rebuilding.set(ledger, outage);
     this.#o.alerts.alert({ code: "ledger_fenced", message: `another writer appended to ledger ${ledger}; its governor is rebuilt from the store`, ledger });
     g.retired = true;
-    for (const d of g.deadlines.values()) this.#deadlines.cancel(d);
-    for (const c of g.controllers.values()) c.abort();
+    for (const d of g.deadlines?.values() ?? []) this.#deadlines.cancel(d);
+    for (const c of g.controllers?.values() ?? []) c.abort();
     g.drainTimer?.cancel();
     const last = this.#view(g);
     g.parked = { value: last.value, gov: last.gov };
@@ -514,14 +518,14 @@ export class GovernorHost {
   }
 
   #armDeadline(g: Governor, actionId: string, at: number): void {
-    const previous = g.deadlines.get(actionId);
+    const previous = g.deadlines?.get(actionId);
     if (previous !== undefined) this.#deadlines.cancel(previous);
-    g.deadlines.set(
+    (g.deadlines ??= new Map()).set(
       actionId,
       this.#deadlines.add(at, (now) => {
-        g.deadlines.delete(actionId);
+        g.deadlines?.delete(actionId);
         // The handler's AbortSignal fires at the deadline itself, not once the receipt is written.
-        g.controllers.get(actionId)?.abort(DEADLINE_PASSED);
+        g.controllers?.get(actionId)?.abort(DEADLINE_PASSED);
         this.#send(g, { type: "DEADLINE", actionId, now });
       }),
     );
@@ -543,9 +547,9 @@ export class GovernorHost {
   #runHandler(g: Governor, e: Extract<Effect, { type: "runHandler" }>): void {
     const handler = this.#o.handlers.get(e.action.handler);
     const controller = new AbortController();
-    g.controllers.set(e.action.actionId, controller);
+    (g.controllers ??= new Map()).set(e.action.actionId, controller);
     const settle = (event: GovernorEvent) => {
-      g.controllers.delete(e.action.actionId);
+      g.controllers?.delete(e.action.actionId);
       this.#send(g, event);
     };
     if (handler === undefined) {
@@ -1000,7 +1004,7 @@ export class GovernorHost {
     this.#sweeper?.cancel();
     this.#deadlines.stop();
     for (const g of this.#governors.values()) {
-      for (const d of g.deadlines.values()) this.#deadlines.cancel(d);
+      for (const d of g.deadlines?.values() ?? []) this.#deadlines.cancel(d);
       g.drainTimer?.cancel();
       g.actor?.stop();
     }
