@@ -201,7 +201,7 @@ export class GovernorHost {
       case "runRollback":
         return this.#later(gov(), () => {
           const since = this.#o.clock.now();
-          this.#afterDeadlines(() => this.#runRollback(gov(), e, since), since);
+          this.#afterDeadlines(() => this.#runRollback(account, e, since), since);
         });
       case "armDeadline":
         return this.#armDeadline(gov(), e.actionId, e.at);
@@ -453,6 +453,17 @@ export class GovernorHost {
     });
   }
 
+  /**
+   * Rollbacks this process owns (it ran the effect that asked for them), by
+   * action id, until their outcome is recorded. Another runtime's append may
+   * make the governor be rebuilt while one runs, and the outcome's receipt
+   * may lose its append: the outcome is kept here and the rebuilt governor
+   * records it. No other runtime runs the rollback, and none is orphaned.
+   */
+  readonly #rollbacks = new Map<string, { readonly account: LedgerId; outcome: GovernorEvent | null }>();
+  /** Work that needs a ledger's governor, waiting while it is rebuilt. */
+  readonly #afterRebuild = new Map<string, (() => void)[]>();
+
   /** Ledgers being rebuilt after another writer appended to them, with the signals refused meanwhile. */
   readonly #rebuilding = new Map<string, { since: number; refused: number }>();
 
@@ -509,10 +520,16 @@ export class GovernorHost {
           }
         }
         this.#o.logger.info({ ledger }, "governor rebuilt after another writer's appends");
+        // What waited for the governor, and the outcomes of rollbacks this process owns, now go to the rebuilt one.
+        const waiting = this.#afterRebuild.get(ledger) ?? [];
+        this.#afterRebuild.delete(ledger);
+        for (const work of waiting) work();
+        for (const [actionId, r] of this.#rollbacks) if (r.account === ledger) this.#recordRollbackOutcome(actionId);
       },
       (err: unknown) => {
         this.#rebuilding.delete(ledger);
-        this.#o.logger.error({ ledger, err }, "governor could not be rebuilt after another writer's appends");
+        this.#afterRebuild.delete(ledger);
+        this.#o.logger.error({ ledger, err }, "governor could not be rebuilt after another writer's appends; its open actions are resolved at the next start");
       },
     );
   }
@@ -639,10 +656,24 @@ export class GovernorHost {
     }
   }
 
-  /** Runs a rollback; its outcome is decided as a low-priority task that counts its wait from `since` (when the rollback was due). */
-  #runRollback(g: Governor, e: Extract<Effect, { type: "runRollback" }>, since: number): void {
+  /**
+   * Runs a rollback this process is asked for (and so owns, see `#rollbacks`);
+   * its outcome is decided as a low-priority task that counts its wait from
+   * `since` (when the rollback was due).
+   */
+  #runRollback(account: LedgerId, e: Extract<Effect, { type: "runRollback" }>, since: number): void {
     // Stopped meanwhile: its outcome could not be written; the next start resolves the action from the ledger.
-    if (g.retired || this.#stopped) return;
+    if (this.#stopped) return;
+    const actionId = e.action.actionId;
+    // Owned already: running, or its outcome waits to be recorded.
+    if (this.#rollbacks.has(actionId)) return;
+    const g = this.#governors.get(account);
+    if (g === undefined) {
+      if (this.#rebuilding.has(account)) this.#whenRebuilt(account, () => this.#runRollback(account, e, since));
+      return;
+    }
+    const owned: { readonly account: LedgerId; outcome: GovernorEvent | null } = { account, outcome: null };
+    this.#rollbacks.set(actionId, owned);
     const handler = this.#o.handlers.get(e.action.handler);
     const cause: RollbackCause = e.cause;
     const timeout = Math.max(1, e.deadline - this.#o.clock.now());
@@ -650,22 +681,55 @@ export class GovernorHost {
     const timer = this.#o.clock.setTimeout(() => controller.abort(DEADLINE_PASSED), timeout);
     const finish = (event: GovernorEvent) => {
       timer.cancel();
-      this.#afterDeadlines(() => this.#send(g, event), since);
+      owned.outcome = event;
+      this.#afterDeadlines(() => this.#recordRollbackOutcome(actionId), since);
     };
     const run = handler === undefined
       ? Promise.reject(new HandlerError("unknown_handler", `no handler named "${e.action.handler}"`, false))
       : (async () => handler.rollback({ ...this.#actionContext(g, e.action, controller.signal), cause }))();
     run.then(
-      () => finish({ type: "ROLLBACK_SUCCEEDED", actionId: e.action.actionId, now: this.#o.clock.now(), cause }),
+      () => finish({ type: "ROLLBACK_SUCCEEDED", actionId, now: this.#o.clock.now(), cause }),
       (err: unknown) =>
         finish({
           type: "ROLLBACK_FAILED",
-          actionId: e.action.actionId,
+          actionId,
           now: this.#o.clock.now(),
           cause,
           error: controller.signal.aborted ? `the rollback did not finish within ${timeout} ms` : err instanceof Error ? err.message : String(err),
         }),
     );
+  }
+
+  /**
+   * Has the governor in charge of the ledger now decide a finished rollback's
+   * outcome; the rollback stops being owned once that is durable, or once the
+   * action is found resolved. If the receipt loses its append, the rebuilt
+   * governor is asked again.
+   */
+  #recordRollbackOutcome(actionId: string): void {
+    const owned = this.#rollbacks.get(actionId);
+    if (owned === undefined || owned.outcome === null || this.#stopped) return;
+    const g = this.#governors.get(owned.account);
+    if (g === undefined) {
+      // Being rebuilt: asked again once it is back (see recoverFenced). Gone: nothing left to decide.
+      if (!this.#rebuilding.has(owned.account)) this.#rollbacks.delete(actionId);
+      return;
+    }
+    const open = this.#view(g).gov.open.get(actionId);
+    if (open === undefined || (open.state !== "timed_out" && open.state !== "errored")) {
+      this.#rollbacks.delete(actionId);
+      return;
+    }
+    this.#send(g, owned.outcome);
+    this.#o.writer.afterDurable(owned.account, () => {
+      if (this.#rollbacks.get(actionId) === owned) this.#rollbacks.delete(actionId);
+    });
+  }
+
+  #whenRebuilt(account: string, work: () => void): void {
+    const waiting = this.#afterRebuild.get(account);
+    if (waiting === undefined) this.#afterRebuild.set(account, [work]);
+    else waiting.push(work);
   }
 
   #maybeSnapshot(g: Governor, force: boolean): void {

@@ -9,15 +9,13 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { endsAction } from "../support/ends.ts";
 import { cliPath, entitlementEvent, eventually, readLedger, scratchDir, startService, type Service } from "../support/service.ts";
 
 const run = promisify(execFile);
 
-const TERMINAL = (r: Record<string, unknown>) =>
-  r["operation"] === "action_complete" ||
-  r["operation"] === "action_rolled_back" ||
-  r["operation"] === "action_refused" ||
-  (r["operation"] === "action_failed" && r["recoverable"] === false);
+/** A signal ends with its action's end, or with its refusal. */
+const TERMINAL = (r: Record<string, unknown>) => r["operation"] === "action_refused" || endsAction(r);
 
 describe("a SIGKILLed runtime", () => {
   const executions = new Map<string, number>();

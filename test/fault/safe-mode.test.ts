@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { endsAction } from "../support/ends.ts";
 import { entitlementEvent, eventually, readLedger, scratchDir, startService, verifyExported, type Service } from "../support/service.ts";
 import { holdWriteLock } from "../support/sqlite-lock.ts";
 
@@ -52,7 +53,8 @@ afterAll(async () => {
   await new Promise((r) => endpoint?.close(r));
 });
 
-const TERMINAL = new Set(["action_complete", "action_rolled_back", "action_failed", "action_refused"]);
+/** A signal ends with its action's end, or with its refusal. */
+const TERMINAL = (r: Record<string, unknown>) => r["operation"] === "action_refused" || endsAction(r);
 
 async function health(svc: Service) {
   const ready = await svc.request("GET", "/readyz", { token: null });
@@ -62,7 +64,7 @@ async function health(svc: Service) {
 /** Every accepted signal of the tenant has exactly one terminal receipt. */
 function expectOneTerminalEach(ledger: Record<string, unknown>[], accepted: string[]) {
   const terminals = new Map<string, number>();
-  for (const r of ledger) if (TERMINAL.has(String(r["operation"]))) terminals.set(String(r["signal_id"]), (terminals.get(String(r["signal_id"])) ?? 0) + 1);
+  for (const r of ledger) if (TERMINAL(r)) terminals.set(String(r["signal_id"]), (terminals.get(String(r["signal_id"])) ?? 0) + 1);
   for (const s of accepted) expect(terminals.get(s), `signal ${s}`).toBe(1);
 }
 

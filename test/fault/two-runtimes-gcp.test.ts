@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPubSubClient, topicName } from "../../src/adapters/gcp/pubsub.ts";
 import { requireFirestoreEmulator, requirePubSubEmulator } from "../support/emulators.ts";
 import { startGcsDouble, type GcsDouble } from "../support/gcs-double.ts";
+import { endsAction } from "../support/ends.ts";
 import { entitlementEvent, eventually, readLedger, startService, verifyExported, type Service } from "../support/service.ts";
 
 const firestore = requireFirestoreEmulator();
@@ -28,7 +29,6 @@ afterAll(async () => {
   await pubsub.close();
 });
 
-const TERMINAL = new Set(["action_complete", "action_rolled_back", "action_failed"]);
 
 describe("two runtime processes on one Firestore", () => {
   it("never fork a ledger: one wins each append, the other recovers", async () => {
@@ -54,7 +54,7 @@ describe("two runtime processes on one Firestore", () => {
     const ends = async () => {
       const ledger = await readLedger(first, tenant);
       const ended = new Map<string, number>();
-      for (const r of ledger) if (TERMINAL.has(String(r["operation"]))) ended.set(String(r["signal_id"]), (ended.get(String(r["signal_id"])) ?? 0) + 1);
+      for (const r of ledger) if (endsAction(r)) ended.set(String(r["signal_id"]), (ended.get(String(r["signal_id"])) ?? 0) + 1);
       return { ledger, ended };
     };
     await eventually(async () => (await ends()).ended.size === signals, "every signal to end", 60_000);

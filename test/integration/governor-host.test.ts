@@ -60,17 +60,19 @@ interface Rig {
 }
 const rigs: Rig[] = [];
 
-async function rig(dir = mkdtempSync(join(tmpdir(), "governor-host-")), clock: Clock = systemClock): Promise<Rig> {
+async function rig(dir = mkdtempSync(join(tmpdir(), "governor-host-")), clock: Clock = systemClock, keepDir = false): Promise<Rig> {
   const store = createSqliteLedgerStore({ path: join(dir, "ledger.sqlite") });
-  const logger = pino({ level: "silent" });
+  const logger = pino({ level: (process.env["DEBUG_HOST"] ?? "silent") as "silent" });
   const catalog = new PolicyCatalog();
   catalog.add(policy);
   const newId = createUuidV7Source(() => Date.now());
-  const writer = new LedgerWriter({ store, signers: [generateSignerKey("test")], originPrefix: "test", clock, newId, logger, checkpointIntervalMs: 0 });
+  let fenced = (_: LedgerId, _err: Error) => {};
+  const writer = new LedgerWriter({ store, signers: [generateSignerKey("test")], originPrefix: "test", clock, newId, logger, checkpointIntervalMs: 0, onFenced: (l, e) => fenced(l, e) });
   const alerts: { code: string }[] = [];
   const host = new GovernorHost({ store, writer, clock, newId, handlers, resolvePolicy: catalog.resolve, alerts: { alert: (a) => alerts.push(a) }, logger });
+  fenced = (l, e) => host.recoverFenced(l, e);
   await host.start();
-  const r = { host, store, alerts, dir };
+  const r = { host, store, alerts, dir: keepDir ? "" : dir };
   rigs.push(r);
   return r;
 }
@@ -79,7 +81,7 @@ afterEach(async () => {
   for (const r of rigs.splice(0)) {
     await r.host.stop({ drainMs: 0 }).catch(() => {});
     await r.store.close().catch(() => {});
-    rmSync(r.dir, { recursive: true, force: true });
+    if (r.dir !== "") rmSync(r.dir, { recursive: true, force: true });
   }
 });
 
@@ -110,6 +112,39 @@ async function pause(r: Rig): Promise<void> {
   await new Promise((res) => setTimeout(res, 15));
   await r.host.writer.flush();
 }
+
+describe("governor host: two runtimes on one store", () => {
+  it("a rollback that ends after another runtime's append made its governor be rebuilt still gets its outcome recorded, once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "governor-host-two-"));
+    try {
+      const a = await rig(dir, systemClock, true);
+      await a.host.provision(A, { eventId: "e1", entitlementId: "ent", skuId: "faults", plan: "p", policyVersion: "1.0.0", concurrency: 8, channel: "c", durationMs: 0 });
+      // b starts on the same data: its governor knows the ledger as it is now.
+      const b = await rig(dir, systemClock, true);
+      // On a: the handler hangs, times out at 150 ms, and its rollback takes 400 ms.
+      expect(await a.host.signal(A, { signal_id: "s-slow", action: "slowrollback", params: {} }, 2)).toMatchObject({ kind: "accepted" });
+      await settle(a, "s-slow", "action_timeout");
+      // Meanwhile b writes (it finds itself stale, rebuilds, and appends): a's next append, the rollback's outcome, loses.
+      for (const until = Date.now() + 5000; Date.now() < until; ) {
+        const reply = b.host.has(A) ? await b.host.signal(A, { signal_id: "s-b", action: "noop", params: {} }, 2) : null;
+        if (reply?.kind === "accepted") break;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      const rs = await settle(a, "s-slow", "action_rolled_back");
+      await new Promise((res) => setTimeout(res, 1500)); // long enough for a second outcome, were there one
+      await a.host.writer.flush();
+      await b.host.writer.flush();
+      const all = await a.store.read(A, 0, 10_000);
+      const ends = all.filter((x) => "signal_id" in x && x.signal_id === "s-slow" && (x.operation === "action_rolled_back" || x.operation === "action_failed" || x.operation === "action_complete"));
+      expect(opsOf(ends)).toEqual(["action_rolled_back"]);
+      expect(opsOf(rs).slice(0, 2)).toEqual(["action_started", "action_timeout"]);
+      expect(all.map((x) => x.seq)).toEqual(all.map((_, i) => i));
+      expect([...a.alerts, ...b.alerts].map((x) => x.code)).toContain("ledger_fenced");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("governor host: actions that misbehave", () => {
   it("a handler that throws is failed as recoverable and rolled back", async () => {

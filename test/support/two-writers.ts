@@ -16,6 +16,7 @@ import { systemClock, type LedgerStore } from "../../src/ports.ts";
 import { GovernorHost } from "../../src/runtime/governor-host.ts";
 import { builtinHandlers } from "../../src/runtime/handlers.ts";
 import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
+import { endsAction } from "./ends.ts";
 
 const policy = PolicyDocument.parse({
   sku_id: "shared",
@@ -54,7 +55,6 @@ function runtime(name: string, store: LedgerStore): Runtime {
   return { name, host, writer, fenced };
 }
 
-const TERMINAL = new Set(["action_complete", "action_rolled_back", "action_failed"]);
 
 /** Runs the scenario on two store instances opened on the same data; resolves once every check passed. */
 export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerStore, ledger: LedgerId, signals = 40): Promise<void> {
@@ -123,7 +123,7 @@ export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerSto
     for (const r of receipts) {
       if (r.operation === "action_started") started.set(r.signal_id, (started.get(r.signal_id) ?? 0) + 1);
       const signalId = (r as { signal_id?: string }).signal_id;
-      if (TERMINAL.has(r.operation) && signalId !== undefined) ended.set(signalId, (ended.get(signalId) ?? 0) + 1);
+      if (endsAction(r) && signalId !== undefined) ended.set(signalId, (ended.get(signalId) ?? 0) + 1);
     }
     for (const s of accepted) expect({ signal: s, started: started.get(s), ended: ended.get(s) }).toEqual({ signal: s, started: 1, ended: 1 });
   } finally {
