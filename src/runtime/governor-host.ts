@@ -113,6 +113,12 @@ export class UnknownTenantError extends Error {
 
 type GovernorActor = Actor<typeof tenantGovernor>;
 
+/** A rollback this process runs, or ran and has yet to see recorded: its ledger, and its outcome once it has ended. */
+interface OwnedRollback {
+  readonly account: LedgerId;
+  outcome: GovernorEvent | null;
+}
+
 interface Governor {
   readonly account: LedgerId;
   /** The running statechart, or null while the governor is parked (idle). */
@@ -460,7 +466,7 @@ export class GovernorHost {
    * may lose its append: the outcome is kept here and the rebuilt governor
    * records it. No other runtime runs the rollback, and none is orphaned.
    */
-  readonly #rollbacks = new Map<string, { readonly account: LedgerId; outcome: GovernorEvent | null }>();
+  readonly #rollbacks = new Map<string, OwnedRollback>();
   /** Work that needs a ledger's governor, waiting while it is rebuilt. */
   readonly #afterRebuild = new Map<string, (() => void)[]>();
 
@@ -672,7 +678,7 @@ export class GovernorHost {
       if (this.#rebuilding.has(account)) this.#whenRebuilt(account, () => this.#runRollback(account, e, since));
       return;
     }
-    const owned: { readonly account: LedgerId; outcome: GovernorEvent | null } = { account, outcome: null };
+    const owned: OwnedRollback = { account, outcome: null };
     this.#rollbacks.set(actionId, owned);
     const handler = this.#o.handlers.get(e.action.handler);
     const cause: RollbackCause = e.cause;
