@@ -115,6 +115,28 @@ function inCanonicalOrder(value: unknown, depth: number): boolean {
   }
 }
 
+/**
+ * `value`, or, when some object in it has its members out of canonical
+ * order, a copy whose objects have them in canonical order: then
+ * `JSON.stringify` of the copy is its JCS text (see `inCanonicalOrder`).
+ * Values that are not plain JSON are left as they are (`canonicalJson`
+ * says what is wrong with them), and so are objects with integer-like
+ * member names, which no insertion order puts in canonical order.
+ */
+export function inCanonicalMemberOrder<T>(value: T): T {
+  return inCanonicalOrder(value, 0) ? value : (sortedCopy(value, 0) as T);
+}
+
+function sortedCopy(value: unknown, depth: number): unknown {
+  if (typeof value !== "object" || value === null || depth > MAX_FAST_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((item: unknown) => sortedCopy(item, depth + 1));
+  const proto: unknown = Object.getPrototypeOf(value);
+  if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
+  const out: Record<string, unknown> = {};
+  for (const key of sortedKeys(value)) out[key] = sortedCopy((value as Record<string, unknown>)[key], depth + 1);
+  return out;
+}
+
 function fastArray(value: readonly unknown[], depth: number): string | undefined {
   let out = "[";
   for (let i = 0; i < value.length; i++) {
@@ -146,9 +168,17 @@ function fastObject(value: object, depth: number): string | undefined {
   return out + "}";
 }
 
-/** Own keys in UTF-16 code unit order; an insertion sort, as objects here have a few dozen members at most. */
+/** Own keys in UTF-16 code unit order. */
 function sortedKeys(value: object): string[] {
-  const keys = Object.keys(value);
+  return sortMemberNames(Object.keys(value));
+}
+
+/**
+ * Sorts member names in place in UTF-16 code unit order (JCS's) and returns
+ * them: an insertion sort, as objects here have a few dozen members at most,
+ * often in an order that repeats from one receipt to the next.
+ */
+export function sortMemberNames(keys: string[]): string[] {
   if (keys.length > 32) return keys.sort();
   for (let i = 1; i < keys.length; i++) {
     const key = keys[i]!;

@@ -8,7 +8,7 @@
  *   of seq n, the `hash` of seq n - 1.
  */
 import { hash as oneShotHash, randomFillSync } from "node:crypto";
-import { canonicalJson } from "./canonical.ts";
+import { canonicalJson, inCanonicalMemberOrder, sortMemberNames } from "./canonical.ts";
 import { accountIdPattern, PLATFORM_LEDGER, RECEIPT_VERSION, timestampPattern, type Receipt, type ReceiptDraft } from "./receipt.ts";
 
 /** What precedes the ledger id in the input of a ledger's genesis `prev_hash`. */
@@ -75,9 +75,10 @@ function sealError(what: string, value: unknown): TypeError {
 
 /**
  * Builds the full receipt from a decision (`draft`) and its place in the
- * ledger, and sets its `hash`. Members are in canonical (JCS) order, with
- * `hash` last: the receipt's JSON text without its last member is exactly
- * the text its hash covers. Draft fields set to `undefined` are left out.
+ * ledger, and sets its `hash`. Members are in canonical (JCS) order, nested
+ * objects' too (a draft's object that is not is copied), with `hash` last:
+ * the receipt's JSON text without its last member is exactly the text its
+ * hash covers. Draft fields set to `undefined` are left out.
  *
  * It checks the envelope it writes, not the operation's schema (that is the
  * caller's `receiptSchemas` check).
@@ -123,16 +124,7 @@ export function sealWithContext(draft: ReceiptDraft, ctx: SealContext): { receip
     if (SEALED_FIELDS.has(key)) throw new TypeError(`sealReceipt: the draft carries "${key}", which only the ledger writer sets`);
     if (source[key] !== undefined) keys.push(key);
   }
-  // Insertion sort: a draft has about a dozen fields, in an order that repeats from one receipt to the next.
-  for (let i = 1; i < keys.length; i++) {
-    const key = keys[i]!;
-    let j = i - 1;
-    while (j >= 0 && keys[j]! > key) {
-      keys[j + 1] = keys[j]!;
-      j--;
-    }
-    keys[j + 1] = key;
-  }
+  sortMemberNames(keys);
   const envelope: Record<string, unknown> = {
     account_id: ctx.accountId,
     ledger: ctx.ledger,
@@ -142,27 +134,26 @@ export function sealWithContext(draft: ReceiptDraft, ctx: SealContext): { receip
     timestamp: ctx.timestamp,
     v: RECEIPT_VERSION,
   };
-  // Both lists sorted: merge them, so the receipt's members are in JCS order.
+  // Both lists sorted: merge them, so the receipt's members are in JCS order (those of nested objects too).
   const receipt: Record<string, unknown> = {};
   let d = 0;
   for (const key of ENVELOPE_KEYS) {
     const value = envelope[key];
     if (value === undefined) continue;
-    while (d < keys.length && keys[d]! < key) {
-      const own = keys[d++]!;
-      receipt[own] = source[own];
-    }
+    while (d < keys.length && keys[d]! < key) copyMember(receipt, source, keys[d++]!);
     receipt[key] = value;
   }
-  while (d < keys.length) {
-    const own = keys[d++]!;
-    receipt[own] = source[own];
-  }
+  while (d < keys.length) copyMember(receipt, source, keys[d++]!);
   const hashed = canonicalJson(receipt);
   const hash = leafHashOfJcs(hashed);
   receipt["hash"] = hash;
   // The receipt has members (v, …), so its JCS text ends in "}" after at least one.
   return { receipt: receipt as unknown as Receipt, text: `${hashed.slice(0, -1)},"hash":"${hash}"}` };
+}
+
+function copyMember(receipt: Record<string, unknown>, draft: Record<string, unknown>, key: string): void {
+  const value = draft[key];
+  receipt[key] = typeof value === "object" && value !== null ? inCanonicalMemberOrder(value) : value;
 }
 
 /**

@@ -5,6 +5,21 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalJson, MAX_JSON_DEPTH } from "../../src/ledger/canonical.ts";
 
+const anyString = fc.string({ unit: "binary", maxLength: 12 });
+/** Any JSON value: strings of any code point, integer-like member names among others. */
+const anyJsonValue = fc.letrec((tie) => ({
+  node: fc.oneof(
+    { depthSize: "small" },
+    fc.constant(null),
+    fc.boolean(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.integer(),
+    anyString,
+    fc.array(tie("node"), { maxLength: 5 }),
+    fc.dictionary(fc.oneof(anyString, fc.nat().map(String)), tie("node"), { maxKeys: 6 }),
+  ),
+})).node;
+
 const dir = join(import.meta.dirname, "../vectors/jcs");
 const inputs = readdirSync(join(dir, "input")).filter((n) => n.endsWith(".json")).sort();
 
@@ -91,21 +106,8 @@ describe("canonicalJson", () => {
   });
 
   it("writes the same text as the reference implementation (canonicalize) for any JSON value, strings of any code point included", () => {
-    const anyString = fc.string({ unit: "binary", maxLength: 12 });
-    const value = fc.letrec((tie) => ({
-      node: fc.oneof(
-        { depthSize: "small" },
-        fc.constant(null),
-        fc.boolean(),
-        fc.double({ noNaN: true, noDefaultInfinity: true }),
-        fc.integer(),
-        anyString,
-        fc.array(tie("node"), { maxLength: 5 }),
-        fc.dictionary(fc.oneof(anyString, fc.nat().map(String)), tie("node"), { maxKeys: 6 }),
-      ),
-    })).node;
     fc.assert(
-      fc.property(value, (v) => {
+      fc.property(anyJsonValue, (v) => {
         expect(canonicalJson(v)).toBe(canonicalize(v));
       }),
       { numRuns: 2000 },
@@ -120,20 +122,8 @@ describe("canonicalJson", () => {
       for (const key of Object.keys(v).sort()) out[key] = sortedCopy((v as Record<string, unknown>)[key]);
       return out;
     };
-    const anyString = fc.string({ unit: "binary", maxLength: 12 });
-    const value = fc.letrec((tie) => ({
-      node: fc.oneof(
-        { depthSize: "small" },
-        fc.constant(null),
-        fc.boolean(),
-        fc.double({ noNaN: true, noDefaultInfinity: true }),
-        anyString,
-        fc.array(tie("node"), { maxLength: 5 }),
-        fc.dictionary(fc.oneof(anyString, fc.nat().map(String)), tie("node"), { maxKeys: 6 }),
-      ),
-    })).node;
     fc.assert(
-      fc.property(value, (v) => {
+      fc.property(anyJsonValue, (v) => {
         const sorted = sortedCopy(v);
         expect(canonicalJson(sorted)).toBe(canonicalize(v));
       }),

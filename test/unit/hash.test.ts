@@ -111,7 +111,10 @@ describe("sealReceipt", () => {
     expect(Receipt.safeParse(started).success).toBe(true);
     const { hash, ...body } = started;
     expect(text).toBe(`${canonicalJson(body).slice(0, -1)},"hash":"${hash}"}`);
-    expect(JSON.parse(text)).toEqual(started);
+    // Nested objects too are in canonical order: the receipt's own JSON text is its stored line.
+    expect(JSON.stringify(started)).toBe(text);
+    expect(draft["params"]).toEqual({ size: 3, flavor: "b", nested: { z: [1, { y: 2, x: 1 }], a: null } });
+    expect(Object.keys(draft["params"] as object)).toEqual(["size", "flavor", "nested"]); // the draft is not changed
     expect(receiptHash(started)).toBe(hash);
   });
 
