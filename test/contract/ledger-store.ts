@@ -108,11 +108,12 @@ export function describeLedgerStoreContract(name: string, factory: () => Promise
       expect((await store.head(ledger)).size).toBe(0);
     });
 
-    it("refuses a malformed batch: seqs not contiguous, or a receipt of another ledger", async () => {
+    it("refuses a malformed batch: seqs not contiguous, a receipt of another ledger, or texts that do not match the receipts", async () => {
       const ledger = L("malformed");
       const receipts = chain(ledger, 4);
       await expect(store.append({ ledger, expectedSeq: 0, receipts: [receipts[0]!, receipts[2]!] })).rejects.toMatchObject({ code: "LEDGER_BATCH_INVALID" });
       await expect(store.append({ ledger: L("other"), expectedSeq: 0, receipts: receipts.slice(0, 1) })).rejects.toMatchObject({ code: "LEDGER_BATCH_INVALID" });
+      await expect(store.append({ ledger, expectedSeq: 0, receipts: receipts.slice(0, 2), texts: [JSON.stringify(receipts[0])] })).rejects.toMatchObject({ code: "LEDGER_BATCH_INVALID" });
       expect((await store.head(ledger)).size).toBe(0);
     });
 

@@ -165,6 +165,7 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
       if (r.ledger !== batch.ledger) throw new BatchInvalidError(`receipt ${i} belongs to ledger ${r.ledger}, not ${batch.ledger}`);
       if (r.seq !== batch.expectedSeq + i) throw new BatchInvalidError(`receipt ${i} has seq ${r.seq}; expected ${batch.expectedSeq + i}`);
     }
+    if (batch.texts !== undefined && batch.texts.length !== n) throw new BatchInvalidError(`the batch has ${n} receipts but ${batch.texts.length} texts`);
     if (batch.checkpoint !== undefined && batch.checkpoint.size !== batch.expectedSeq + n) {
       throw new BatchInvalidError(`the checkpoint covers ${batch.checkpoint.size} receipts but the ledger has ${batch.expectedSeq + n} after this batch`);
     }
@@ -187,7 +188,8 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
 
   /** Adds a batch's writes to a commit (the marker with the first batch, a create per receipt, the checkpoint); returns the bodies written. */
   const addBatch = (write: WriteBatch, b: AppendBatch): string[] => {
-    const bodies = b.receipts.map((r) => JSON.stringify(r));
+    // The writer's texts when it has them (each parses to its receipt): not serialized a second time.
+    const bodies = b.texts?.slice() ?? b.receipts.map((r) => JSON.stringify(r));
     if (b.expectedSeq === 0 && b.receipts.length > 0) write.create(ledgerDoc(b.ledger), { ledger: b.ledger });
     for (const [i, r] of b.receipts.entries()) write.create(receipts(b.ledger).doc(pad(r.seq)), { seq: r.seq, hash: r.hash, body: bodies[i] });
     if (b.checkpoint !== undefined) write.set(checkpoints(b.ledger).doc(pad(b.checkpoint.size)), { ...b.checkpoint });
