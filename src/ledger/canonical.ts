@@ -99,8 +99,7 @@ function inCanonicalOrder(value: unknown, depth: number): boolean {
         }
         return true;
       }
-      const proto: unknown = Object.getPrototypeOf(value);
-      if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === "function") return false;
+      if (!plainObject(value)) return false;
       let previous: string | null = null;
       for (const key in value) {
         if (previous !== null && previous >= key) return false;
@@ -130,11 +129,16 @@ export function inCanonicalMemberOrder<T>(value: T): T {
 function sortedCopy(value: unknown, depth: number): unknown {
   if (typeof value !== "object" || value === null || depth > MAX_FAST_DEPTH) return value;
   if (Array.isArray(value)) return value.map((item: unknown) => sortedCopy(item, depth + 1));
-  const proto: unknown = Object.getPrototypeOf(value);
-  if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
+  if (!plainObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const key of sortedKeys(value)) out[key] = sortedCopy((value as Record<string, unknown>)[key], depth + 1);
   return out;
+}
+
+/** A plain object (its prototype Object.prototype or null) that JSON.stringify does not replace through a `toJSON`. */
+function plainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return (proto === Object.prototype || proto === null) && typeof (value as { toJSON?: unknown }).toJSON !== "function";
 }
 
 function fastArray(value: readonly unknown[], depth: number): string | undefined {
@@ -150,8 +154,7 @@ function fastArray(value: readonly unknown[], depth: number): string | undefined
 }
 
 function fastObject(value: object, depth: number): string | undefined {
-  const proto: unknown = Object.getPrototypeOf(value);
-  if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === "function") return undefined;
+  if (!plainObject(value)) return undefined;
   const keys = sortedKeys(value);
   let out = "{";
   for (let i = 0; i < keys.length; i++) {

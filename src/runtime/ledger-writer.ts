@@ -203,13 +203,10 @@ export class LedgerWriter {
       fail(tail.fenced);
       return;
     }
-    if (tail.durable >= tail.sealed && !this.#readyScheduled) {
-      queueMicrotask(run);
-      return;
-    }
     if (tail.durable >= tail.sealed) {
-      // Behind the callbacks that became ready before it.
-      this.#ready.push(run);
+      // Behind the callbacks that became ready before it, if any wait.
+      if (this.#readyScheduled) this.#ready.push(run);
+      else queueMicrotask(run);
       return;
     }
     tail.waiters.push({ size: tail.sealed, run, fail });
