@@ -94,6 +94,8 @@ describe("the service on the Google Cloud backend", () => {
   it("provisions from a Marketplace procurement event", async () => {
     await pubsub.topic(procurementTopic).publishMessage({ json: entitlementEvent("ENTITLEMENT_ACTIVE", B) });
     await eventually(async () => (await svc.request("GET", `/v1/tenants/${B}`, { token: svc.credentials.tokens.operator })).status === 200, "tenant B", 15_000);
+    // The governor is registered as the event is decided; its receipt is readable once the commit lands.
+    await eventually(async () => (await readLedger(svc, B)).length > 0, "tenant B's first receipt", 15_000);
     expect((await readLedger(svc, B))[0]).toMatchObject({ operation: "entitlement_active", sku_id: "demo", plan: "starter" });
   });
 
