@@ -131,8 +131,17 @@ function sortedCopy(value: unknown, depth: number): unknown {
   if (Array.isArray(value)) return value.map((item: unknown) => sortedCopy(item, depth + 1));
   if (!plainObject(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const key of sortedKeys(value)) out[key] = sortedCopy((value as Record<string, unknown>)[key], depth + 1);
+  for (const key of sortedKeys(value)) defineMember(out, key, sortedCopy((value as Record<string, unknown>)[key], depth + 1));
   return out;
+}
+
+/**
+ * Sets an own, enumerable member, as JSON.parse makes them: a member named
+ * "__proto__" stays a member instead of replacing the object's prototype.
+ */
+export function defineMember(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 /** A plain object (its prototype Object.prototype or null) that JSON.stringify does not replace through a `toJSON`. */

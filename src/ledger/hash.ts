@@ -8,7 +8,7 @@
  *   of seq n, the `hash` of seq n - 1.
  */
 import { hash as oneShotHash, randomFillSync } from "node:crypto";
-import { canonicalJson, inCanonicalMemberOrder, sortMemberNames } from "./canonical.ts";
+import { canonicalJson, defineMember, inCanonicalMemberOrder, sortMemberNames } from "./canonical.ts";
 import { accountIdPattern, PLATFORM_LEDGER, RECEIPT_VERSION, timestampPattern, type Receipt, type ReceiptDraft } from "./receipt.ts";
 
 /** What precedes the ledger id in the input of a ledger's genesis `prev_hash`. */
@@ -153,7 +153,7 @@ export function sealWithContext(draft: ReceiptDraft, ctx: SealContext): { receip
 
 function copyMember(receipt: Record<string, unknown>, draft: Record<string, unknown>, key: string): void {
   const value = draft[key];
-  receipt[key] = typeof value === "object" && value !== null ? inCanonicalMemberOrder(value) : value;
+  defineMember(receipt, key, typeof value === "object" && value !== null ? inCanonicalMemberOrder(value) : value);
 }
 
 /**

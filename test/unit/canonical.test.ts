@@ -3,7 +3,7 @@ import { join } from "node:path";
 import canonicalize from "canonicalize";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, MAX_JSON_DEPTH } from "../../src/ledger/canonical.ts";
+import { canonicalJson, inCanonicalMemberOrder, MAX_JSON_DEPTH } from "../../src/ledger/canonical.ts";
 
 const anyString = fc.string({ unit: "binary", maxLength: 12 });
 /** Any JSON value: strings of any code point, integer-like member names among others. */
@@ -119,7 +119,8 @@ describe("canonicalJson", () => {
       if (Array.isArray(v)) return v.map(sortedCopy);
       if (typeof v !== "object" || v === null) return v;
       const out: Record<string, unknown> = {};
-      for (const key of Object.keys(v).sort()) out[key] = sortedCopy((v as Record<string, unknown>)[key]);
+      // defineProperty: a member named "__proto__" (JSON.parse makes one) stays a member.
+      for (const key of Object.keys(v).sort()) Object.defineProperty(out, key, { value: sortedCopy((v as Record<string, unknown>)[key]), enumerable: true, writable: true, configurable: true });
       return out;
     };
     fc.assert(
@@ -129,6 +130,15 @@ describe("canonicalJson", () => {
       }),
       { numRuns: 2000 },
     );
+    // A member named "__proto__" (as JSON.parse makes it) is a member like any other, in a sorted copy too.
+    const parsed = JSON.parse('{"b":1,"__proto__":{"y":2,"x":1},"a":[{"d":1,"c":2}]}') as unknown;
+    const copy = inCanonicalMemberOrder(parsed);
+    expect(copy).not.toBe(parsed);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(JSON.stringify(copy)).toBe(canonicalize(parsed));
+    expect(canonicalJson(copy)).toBe(canonicalize(parsed));
+    const inOrder = { a: 1, b: { c: [1, { d: 2 }] } };
+    expect(inCanonicalMemberOrder(inOrder)).toBe(inOrder);
     expect(() => canonicalJson({ a: "ok", b: "lone \ud800 surrogate" })).toThrow(/\$\.b is a string with a lone UTF-16 surrogate/);
     expect(() => canonicalJson({ "\udc00": 1 })).toThrow(TypeError);
     expect(canonicalJson({ a: "back\\ud800slash" })).toBe(canonicalize({ a: "back\\ud800slash" }));

@@ -118,6 +118,18 @@ describe("sealReceipt", () => {
     expect(receiptHash(started)).toBe(hash);
   });
 
+  it("keeps a params member named __proto__ (as JSON.parse makes it) as a member when it puts params in canonical order", () => {
+    const params = JSON.parse('{"z":1,"__proto__":{"polluted":true}}') as Record<string, unknown>;
+    const draft: ReceiptDraft = { operation: "action_queued", status: "pending", duration_ms: 0, signal_id: "sig-p", action_id: "01890a5d-ac96-774b-bcce-b302099a8058", action: "resize", handler: "http", params };
+    const { receipt, text } = sealReceiptText(draft, { ...ctx, seq: 3 });
+    const sealed = (receipt as unknown as { params: Record<string, unknown> }).params;
+    expect(Object.keys(sealed)).toEqual(["__proto__", "z"]);
+    expect(Object.getPrototypeOf(sealed)).toBe(Object.prototype);
+    expect(JSON.stringify(receipt)).toBe(text);
+    expect(text).toContain('"params":{"__proto__":{"polluted":true},"z":1}');
+    expect(receiptHash(JSON.parse(text) as Receipt)).toBe(receipt.hash);
+  });
+
   it("leaves out account_id when none is given (platform ledger) and draft fields set to undefined", () => {
     const r = sealReceipt(
       { operation: "escalation", status: "failure", duration_ms: 0, code: "forced_policy", reason: "forced push", signal_id: undefined },
