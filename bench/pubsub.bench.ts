@@ -122,7 +122,7 @@ async function runtimeRate(scratch: string, n: number, tenants: number): Promise
   const marketplace = new Marketplace(rt);
   const accounts = Array.from({ length: tenants }, (_, i) => `pb-${randomUUID().slice(0, 6)}-${i}`);
   for (const a of accounts) {
-    const o = await marketplace.handle(`e-${a}`, { eventId: `e-${a}`, eventType: "ENTITLEMENT_ACTIVE", entitlement: { id: `ent-${a}`, account_id: a, sku_id: "demo", plan: "bench" } });
+    const o = await marketplace.handle({ source: "procurement", id: `e-${a}` }, { eventId: `e-${a}`, eventType: "ENTITLEMENT_ACTIVE", entitlement: { id: `ent-${a}`, account_id: a, sku_id: "demo", plan: "bench" } });
     if (o.status !== 201) throw new Error(`provision ${a}: ${JSON.stringify(o)}`);
   }
   // Publish while nobody consumes, as for the bare rate; then consume and time it.

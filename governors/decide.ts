@@ -10,7 +10,14 @@ import type { PolicyView } from "./policy-view.ts";
 import { isoTimestamp, monthOf } from "./timestamps.ts";
 
 /** Why a signal got no decision at all (no receipt): the tenant cannot take signals now. */
-export type Unavailable = "not_provisioned" | "suspended" | "degraded" | "decommissioning" | "decommissioned";
+/**
+ * Why a signal cannot be taken. The governor decides the first five; the
+ * runtime around it adds two of its own: `quarantined` (the tenant's governor
+ * failed and is out of service) and `not_durable` (its receipt could not be
+ * made durable within the admission deadline; a repeat of the same signal id
+ * returns its outcome).
+ */
+export type Unavailable = "not_provisioned" | "suspended" | "degraded" | "decommissioning" | "decommissioned" | "quarantined" | "not_durable";
 
 /** The answer to the sender of a signal. */
 export type SignalReply =

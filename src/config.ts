@@ -30,6 +30,12 @@ export const settings = {
   shutdownDrainMs: { env: "GOVERNOR_SHUTDOWN_DRAIN_MS", schema: int(0, 600_000), default: 10_000, doc: "how long SIGTERM waits for in-flight actions" },
   bodyLimitBytes: { env: "GOVERNOR_BODY_LIMIT_BYTES", schema: int(1024, 64 * 1024 * 1024), default: 64 * 1024, doc: "largest request body accepted" },
   maxParamsBytes: { env: "GOVERNOR_MAX_PARAMS_BYTES", schema: int(2, 16 * 1024 * 1024), default: 16 * 1024, doc: "largest signal params accepted (JSON bytes)" },
+  signalDurableMs: {
+    env: "GOVERNOR_SIGNAL_DURABLE_MS",
+    schema: int(10, 600_000),
+    default: 2_000,
+    doc: "how long a signal's caller waits for its receipt to become durable; past it: 503 SIGNAL_NOT_DURABLE at once (retry with the same signal_id)",
+  },
   webhookToleranceS: { env: "GOVERNOR_WEBHOOK_TOLERANCE_S", schema: int(1, 86_400), default: 300, doc: "accepted clock skew of webhook timestamps" },
   memoryReclaimMs: {
     env: "GOVERNOR_MEMORY_RECLAIM_MS",

@@ -15,7 +15,6 @@ locals {
     operator_token  = "GOVERNOR_OPERATOR_TOKEN"
     auditor_token   = "GOVERNOR_AUDITOR_TOKEN"
     gitops_token    = "GOVERNOR_GITOPS_TOKEN"
-    tenant_token    = "GOVERNOR_TENANT_TOKEN"
   }
 }
 
@@ -199,6 +198,53 @@ resource "google_pubsub_subscription" "procurement" {
     minimum_backoff = "1s"
     maximum_backoff = "60s"
   }
+}
+
+# ---- Pub/Sub: tenants' publishers ------------------------------------------
+# A signal's tenant is the topic it arrives on (`tenants.{account}.signals`),
+# never a field of the message, so what a tenant can publish to is what it can
+# act on: each tenant's publisher identity gets roles/pubsub.publisher on that
+# tenant's topic alone, and nothing on the project.
+#
+# `tenant_publishers` lists the tenants. A tenant without an entry in
+# `tenant_publisher_members` gets a service account made here, named
+# `gov-t-<first 24 hex digits of SHA-256(account)>@PROJECT.iam.gserviceaccount.com`
+# (a service account id is 6 to 30 characters: an account id, up to 128, does
+# not fit, so its hash names it: in a shell,
+# `printf 'gov-t-%s' "$(printf '%s' ACCOUNT | sha256sum | cut -c1-24)"`). A tenant
+# that publishes with an identity of its own (a service account in its own
+# project) names it in `tenant_publisher_members` instead.
+#
+# The runtime creates a tenant's topic when the tenant is provisioned: apply
+# this after provisioning (a grant on a topic that does not exist yet fails),
+# and remove the tenant from the list after it is cancelled (its topic is
+# deleted with it).
+
+locals {
+  tenant_publisher_ids = {
+    for account in var.tenant_publishers : account => "gov-t-${substr(sha256(account), 0, 24)}"
+    if !contains(keys(var.tenant_publisher_members), account)
+  }
+  tenant_publisher_members = merge(
+    { for account, sa in google_service_account.tenant_publisher : account => sa.member },
+    { for account, member in var.tenant_publisher_members : account => member if contains(var.tenant_publishers, account) },
+  )
+}
+
+resource "google_service_account" "tenant_publisher" {
+  for_each     = local.tenant_publisher_ids
+  account_id   = each.value
+  display_name = substr("Governor signals of ${each.key}", 0, 100)
+  description  = substr("Publishes tenant ${each.key}'s signals to its topic tenants.${each.key}.signals, and nothing else.", 0, 256)
+  depends_on   = [google_project_service.apis]
+}
+
+resource "google_pubsub_topic_iam_member" "tenant_publisher" {
+  for_each = local.tenant_publisher_members
+  project  = var.project
+  topic    = "tenants.${each.key}.signals"
+  role     = "roles/pubsub.publisher"
+  member   = each.value
 }
 
 # ---- Secret Manager ------------------------------------------------------

@@ -14,3 +14,8 @@ output "policy_bucket" {
 output "service_account" {
   value = google_service_account.governor.email
 }
+
+output "tenant_publishers" {
+  description = "Each listed tenant's publisher identity (the IAM member with roles/pubsub.publisher on its topic alone)."
+  value       = local.tenant_publisher_members
+}

@@ -55,3 +55,23 @@ variable "dead_letter_max_attempts" {
   type        = number
   default     = 5
 }
+
+variable "tenant_publishers" {
+  description = "Provisioned tenants (account ids) whose systems publish signals to their Pub/Sub topic: each publisher gets roles/pubsub.publisher on tenants.<account>.signals alone."
+  type        = set(string)
+  default     = []
+  validation {
+    condition     = alltrue([for a in var.tenant_publishers : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", a))])
+    error_message = "tenant_publishers holds account ids: letters, digits, '.', '_', '-', at most 128, starting with a letter or digit."
+  }
+}
+
+variable "tenant_publisher_members" {
+  description = "Tenants that publish with an identity of their own: account id -> IAM member (e.g. serviceAccount:publisher@their-project.iam.gserviceaccount.com). Others get a service account gov-t-<hash> made here."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for m in values(var.tenant_publisher_members) : can(regex("^(serviceAccount|user|group|principal|principalSet):", m))])
+    error_message = "each tenant_publisher_members value is an IAM member such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com."
+  }
+}

@@ -9,12 +9,16 @@ import type { Logger } from "pino";
 import { createDirectoryArchiveStore } from "../adapters/embedded/fs-archive-store.ts";
 import { createDirectoryPolicyRegistry } from "../adapters/embedded/fs-policy-registry.ts";
 import { createInProcessChannels } from "../adapters/embedded/in-process-channels.ts";
+import { createSqliteDeliveryLog } from "../adapters/embedded/sqlite-delivery-log.ts";
 import { createSqliteLedgerStore } from "../adapters/embedded/sqlite-ledger-store.ts";
+import { createSqliteTokenStore } from "../adapters/embedded/sqlite-token-store.ts";
+import { createFirestoreDeliveryLog } from "../adapters/gcp/firestore-delivery-log.ts";
 import { createFirestoreClient, createFirestoreLedgerStore } from "../adapters/gcp/firestore-ledger-store.ts";
+import { createFirestoreTokenStore } from "../adapters/gcp/firestore-token-store.ts";
 import { createGcsArchiveStore, createGcsPolicyRegistry, createStorageClient } from "../adapters/gcp/gcs.ts";
 import { createPubSubChannels, createPubSubClient, flowFor, subscribeProcurement } from "../adapters/gcp/pubsub.ts";
 import { ConfigError, type Config } from "../config.ts";
-import type { ArchiveStore, LedgerStore, PolicyRegistry, SignalChannels } from "../ports.ts";
+import type { ArchiveStore, DeliveryLog, LedgerStore, PolicyRegistry, SignalChannels, TenantTokenStore } from "../ports.ts";
 import type { Marketplace } from "../runtime/marketplace.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 
@@ -23,6 +27,10 @@ export interface Backend {
   readonly archives: ArchiveStore;
   readonly channels: SignalChannels;
   readonly policyRegistry: PolicyRegistry;
+  /** Marketplace deliveries seen, beside the ledgers. */
+  readonly deliveries: DeliveryLog;
+  /** Tenant tokens (their SHA-256 only), beside the ledgers. */
+  readonly tokenStore: TenantTokenStore;
   /** Starts what feeds the runtime from outside (procurement events), once it runs. */
   attach(runtime: Runtime, marketplace: Marketplace): Promise<void>;
   /** Stops taking work from outside (before the runtime stops). */
@@ -32,6 +40,8 @@ export interface Backend {
 export function embeddedBackend(config: Config): Backend {
   return {
     store: createSqliteLedgerStore({ path: join(config.dataDir, "ledger.sqlite"), reclaimAfterMs: config.memoryReclaimMs }),
+    deliveries: createSqliteDeliveryLog({ path: join(config.dataDir, "ledger.sqlite") }),
+    tokenStore: createSqliteTokenStore({ path: join(config.dataDir, "tenant-tokens.sqlite") }),
     archives: createDirectoryArchiveStore(join(config.dataDir, "archives")),
     channels: createInProcessChannels(),
     policyRegistry: createDirectoryPolicyRegistry(join(config.dataDir, "policy-registry")),
@@ -55,6 +65,7 @@ export function gcpBackend(config: Config, logger: Logger): Backend {
     pubsub,
     logger,
     maxDeliveryAttempts: config.deliveryAttempts,
+    maxMessageBytes: config.bodyLimitBytes,
     maxMessages: (account) => flowFor(runtime?.host.status(account)?.concurrency ?? 1),
     onSignal: (account, signal, delivery) => (runtime === null ? Promise.resolve("nack") : runtime.fromChannel(account, signal, delivery.id)),
     onUndeliverable: async (account, delivery, reason, final) => {
@@ -63,8 +74,11 @@ export function gcpBackend(config: Config, logger: Logger): Backend {
     },
   });
   let procurement: { close(): Promise<void> } | null = null;
+  const firestore = createFirestoreClient({ projectId });
   return {
-    store: createFirestoreLedgerStore({ firestore: createFirestoreClient({ projectId }), collectionPrefix: config.firestorePrefix, callTimeoutMs: config.storeTimeoutMs }),
+    store: createFirestoreLedgerStore({ firestore, collectionPrefix: config.firestorePrefix, callTimeoutMs: config.storeTimeoutMs }),
+    deliveries: createFirestoreDeliveryLog({ firestore, collectionPrefix: config.firestorePrefix, callTimeoutMs: config.storeTimeoutMs }),
+    tokenStore: createFirestoreTokenStore({ firestore, collectionPrefix: config.firestorePrefix, callTimeoutMs: config.storeTimeoutMs }),
     archives: createGcsArchiveStore({ storage, bucket: config.archiveBucket }),
     policyRegistry: createGcsPolicyRegistry({ storage, bucket: config.policyBucket }),
     channels,
@@ -76,10 +90,12 @@ export function gcpBackend(config: Config, logger: Logger): Backend {
         logger,
         topic: config.procurementTopic,
         subscription: config.procurementSubscription,
-        onEvent: async (event) => {
-          const outcome = await marketplace.handle(event.eventId, event);
-          // 409: the tenant is busy (e.g. still draining): again later. Any other refusal is final and has its receipt.
-          if (outcome.status === 409) return "nack";
+        maxMessageBytes: config.bodyLimitBytes,
+        onEvent: async (event, delivery) => {
+          const outcome = await marketplace.handle({ source: "procurement", id: event.eventId, sentAt: delivery.publishTime.getTime() }, event);
+          // 409 (the tenant is busy, e.g. still draining; the delivery is under way elsewhere) or 503 (safe mode): again later.
+          // Any other refusal is final and has its receipt.
+          if (outcome.status === 409 || outcome.status === 503) return "nack";
           if ("code" in outcome) logger.warn({ event_id: event.eventId, code: outcome.code }, outcome.message);
           return "ack";
         },

@@ -10,7 +10,7 @@ import { Webhook } from "standardwebhooks";
 
 export interface ClientConfig {
   readonly url: string;
-  readonly tokens: Partial<Record<"admin" | "operator" | "auditor" | "gitops" | "tenant", string>>;
+  readonly tokens: Partial<Record<"admin" | "operator" | "auditor" | "gitops", string>>;
   readonly webhookSecret: string | undefined;
 }
 
@@ -27,7 +27,7 @@ export function clientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig
     }
   }
   const tokens: ClientConfig["tokens"] = {};
-  for (const scope of ["admin", "operator", "auditor", "gitops", "tenant"] as const) {
+  for (const scope of ["admin", "operator", "auditor", "gitops"] as const) {
     const v = env[`GOVERNOR_${scope.toUpperCase()}_TOKEN`] ?? fromFile.tokens?.[scope];
     if (v) tokens[scope] = v;
   }
@@ -49,10 +49,11 @@ export async function call(
   config: ClientConfig,
   method: string,
   path: string,
-  options: { scope?: keyof ClientConfig["tokens"]; body?: unknown; headers?: Record<string, string> } = {},
+  options: { scope?: keyof ClientConfig["tokens"]; token?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = { ...options.headers };
-  if (options.scope) {
+  if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`;
+  else if (options.scope) {
     const token = config.tokens[options.scope] ?? config.tokens.admin;
     if (!token) throw new ClientError(`no ${options.scope} token: set GOVERNOR_${options.scope.toUpperCase()}_TOKEN or GOVERNOR_DATA_DIR`, 2);
     headers["authorization"] = `Bearer ${token}`;

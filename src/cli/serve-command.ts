@@ -1,6 +1,7 @@
 /** `governor serve`: the service (`npm start`). */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { DataDirLockedError, lockDataDir, type DataDirLock } from "../adapters/embedded/data-dir-lock.ts";
 import { ConfigError, describeSettings, loadConfig } from "../config.ts";
 import { loadCredentials } from "../credentials.ts";
 import { buildServer } from "../ingress/server.ts";
@@ -35,6 +36,18 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  // Every file the service creates (ledger, spool, archives, registry, credentials, lock) is the service user's alone.
+  process.umask(0o077);
+  let dataDirLock: DataDirLock | null = null;
+  if (config.backend === "embedded") {
+    try {
+      dataDirLock = lockDataDir(config.dataDir);
+    } catch (err) {
+      if (!(err instanceof DataDirLockedError)) throw err;
+      logger.fatal({ code: err.code, dataDir: err.dataDir, pid: err.holderPid }, err.message);
+      return 1;
+    }
+  }
   let credentials;
   try {
     credentials = loadCredentials(config.dataDir);
@@ -45,6 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   if (credentials.generated) {
     logger.warn({ path: credentials.path }, "first start: generated bearer tokens, a webhook secret and a signing key (mode 0600); read them from this file");
   }
+  for (const warning of credentials.warnings) logger.warn({ code: "GOVERNOR_CREDENTIALS_IGNORED", path: credentials.path }, warning);
   let backend: Backend;
   try {
     backend = config.backend === "gcp" ? gcpBackend(config, logger) : embeddedBackend(config);
@@ -75,6 +89,7 @@ export async function run(argv: string[]): Promise<number> {
       await app.close();
       await backend.detach();
       await runtime.stop();
+      dataDirLock?.release();
       logger.info("stopped cleanly");
       process.exit(0);
     } catch (err) {

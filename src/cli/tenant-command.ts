@@ -1,15 +1,22 @@
-/** `governor tenant provision|plan|cancel|show <account>`: the marketplace and operator side of a demo. */
+/**
+ * `governor tenant provision|plan|cancel|show <account>` and
+ * `governor tenant token create|list|revoke <account> [token id]`: the
+ * marketplace and operator side of a demo.
+ */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { call, ClientError, clientConfig, expectOk, runClient, sendMarketplaceEvent } from "./client.ts";
 
-export const summary = "provision, re-plan, cancel or show a tenant (signed marketplace events)";
+export const summary = "provision, re-plan, cancel or show a tenant (signed marketplace events); issue, list or revoke its tokens";
 
 const usage = `usage:
   governor tenant provision <account> --sku <sku> --plan <plan> [--entitlement <id>] [--region <r>]
   governor tenant plan <account> --plan <plan>
   governor tenant cancel <account>
   governor tenant show <account>
+  governor tenant token create <account> [--token-only]  issue a tenant token (printed once: keep it)
+  governor tenant token list <account>                   ids, creation and last use (never the tokens)
+  governor tenant token revoke <account> <token id>      revoke a token at once
 The service is at GOVERNOR_URL (default http://127.0.0.1:8080); credentials come from GOVERNOR_DATA_DIR/credentials.json or the environment.`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -19,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
       parsed = parseArgs({
         args: argv,
         allowPositionals: true,
-        options: { sku: { type: "string" }, plan: { type: "string" }, entitlement: { type: "string" }, region: { type: "string" } },
+        options: { sku: { type: "string" }, plan: { type: "string" }, entitlement: { type: "string" }, region: { type: "string" }, "token-only": { type: "boolean" } },
       });
     } catch (err) {
       throw new ClientError(`${(err as Error).message}\n${usage}`, 2);
@@ -27,6 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     const [verb, account] = parsed.positionals;
     if (verb === undefined || account === undefined) throw new ClientError(usage, 2);
     const config = clientConfig();
+    if (verb === "token") return token(config, parsed.positionals.slice(1), parsed.values["token-only"] === true);
     const v = parsed.values;
     const event = (eventType: string) => ({
       eventId: `evt-${randomUUID()}`,
@@ -54,6 +62,29 @@ export async function run(argv: string[]): Promise<number> {
         throw new ClientError(`unknown verb "${verb}"\n${usage}`, 2);
     }
   });
+}
+
+/** `token create|list|revoke <account> [token id]` (operator scope). */
+async function token(config: ReturnType<typeof clientConfig>, args: string[], tokenOnly: boolean): Promise<void> {
+  const [action, account, tokenId] = args;
+  if (action === undefined || account === undefined) throw new ClientError(usage, 2);
+  const path = `/v1/tenants/${encodeURIComponent(account)}/tokens`;
+  switch (action) {
+    case "create": {
+      const res = await expectOk(await call(config, "POST", path, { scope: "operator" }));
+      const body = (await res.json()) as { token_id: string; token: string };
+      process.stdout.write(tokenOnly ? `${body.token}\n` : `${JSON.stringify(body, null, 2)}\n`);
+      process.stderr.write(`the token is shown this once; the tenant's systems send it as Authorization: Bearer <token> (governor signal: --token or GOVERNOR_TOKEN)\n`);
+      return;
+    }
+    case "list":
+      return print(await expectOk(await call(config, "GET", path, { scope: "operator" })));
+    case "revoke":
+      if (tokenId === undefined) throw new ClientError(`revoke needs the token id (governor tenant token list ${account})\n${usage}`, 2);
+      return print(await expectOk(await call(config, "DELETE", `${path}/${encodeURIComponent(tokenId)}`, { scope: "operator" })));
+    default:
+      throw new ClientError(`unknown token action "${action}"\n${usage}`, 2);
+  }
 }
 
 async function print(res: Response): Promise<void> {

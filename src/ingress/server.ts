@@ -3,6 +3,7 @@
  * Built on Fastify; tests drive it in-process with `app.inject()` and end to
  * end over a real socket.
  */
+import { isUtf8 } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -15,13 +16,16 @@ import { z } from "zod";
 import type { SignalReply } from "../../governors/decide.ts";
 import { scopeOfToken, type Scope } from "../credentials.ts";
 import { bytesToHex, hexToBytes } from "../ledger/hash.ts";
+import { JSON_LIMITS, JsonViolationKind, scanJson } from "../ledger/json-limits.ts";
 import { inclusionProof, merkleRoot } from "../ledger/merkle.ts";
 import { accountIdPattern, PLATFORM_LEDGER, type LedgerId } from "../ledger/receipt.ts";
+import { MAX_POLICY_BYTES } from "../policy/schema.ts";
 import { Marketplace, MarketplaceEvent, ref } from "../runtime/marketplace.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { ApiError, ApiErrorCode } from "./api-error.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { SignalBody } from "./signal-body.ts";
+import { authTenantToken, registerTenantTokenRoutes } from "./tenant-tokens.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -43,6 +47,16 @@ export interface ServerOptions {
   readonly marketplace?: Marketplace;
 }
 
+
+/** The answer to each JSON bound a body breaks: 400 and its own code. */
+const bodyLimitCode: Record<JsonViolationKind, string> = {
+  [JsonViolationKind.tooDeep]: ApiErrorCode.bodyTooDeep,
+  [JsonViolationKind.tooManyMembers]: ApiErrorCode.bodyTooManyMembers,
+  [JsonViolationKind.stringTooLong]: ApiErrorCode.bodyStringTooLong,
+  [JsonViolationKind.numberOutOfRange]: ApiErrorCode.bodyNumberOutOfRange,
+  [JsonViolationKind.duplicateMember]: ApiErrorCode.bodyDuplicateMember,
+  [JsonViolationKind.numberNotCanonical]: ApiErrorCode.bodyJson,
+};
 
 function zodMessage(error: z.ZodError): string {
   return error.issues
@@ -87,6 +101,16 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: rt.config.bodyLimitBytes,
     return503OnClosing: true,
+    // Above the longest account id (128), so that one is addressable and a longer one gets our 400, not the router's 414.
+    maxParamLength: 512,
+    // Errors the router raises before a route runs (a malformed or over-long URL) answer in the API's own format.
+    frameworkErrors: (err, _req, reply) => {
+      const tooLong = err.code === "FST_ERR_MAX_PARAM_LENGTH";
+      metrics.httpErrors.inc({ code: ApiErrorCode.queryInvalid });
+      void (reply as FastifyReply)
+        .status(tooLong ? 414 : 400)
+        .send({ error: { code: ApiErrorCode.queryInvalid, message: tooLong ? "a path segment is longer than 512 characters" : "the URL cannot be decoded; percent-encode it properly" } });
+    },
   });
   const marketplace = options.marketplace ?? new Marketplace(rt);
   // Labelled children, looked up once per outcome rather than on every signal.
@@ -101,11 +125,23 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
   };
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
-    const text = body as string;
-    req.rawBody = text;
-    if (text.length === 0) {
+  // Every body on every route is bounded here, before anything hashes, canonicalizes or decides
+  // on it: UTF-8 (RFC 8259 §8.1), then the JSON limits (src/ledger/json-limits.ts), then parsed.
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body, done) => {
+    const bytes = body as Buffer;
+    if (bytes.length === 0) {
       done(new ApiError(400, ApiErrorCode.bodyJson, "the body is empty; send a JSON object"), undefined);
+      return;
+    }
+    if (!isUtf8(bytes)) {
+      done(new ApiError(400, ApiErrorCode.bodyJson, "the body is not valid UTF-8; JSON text must be UTF-8"), undefined);
+      return;
+    }
+    const text = bytes.toString("utf8");
+    req.rawBody = text;
+    const violation = scanJson(text, JSON_LIMITS);
+    if (violation !== null) {
+      done(new ApiError(400, bodyLimitCode[violation.kind], `the body is refused: ${violation.message}`), undefined);
       return;
     }
     try {
@@ -119,11 +155,17 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     let apiError: ApiError;
     if (err instanceof ApiError) apiError = err;
     else if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      apiError = new ApiError(413, ApiErrorCode.bodyTooLarge, `the body is larger than ${rt.config.bodyLimitBytes} bytes (GOVERNOR_BODY_LIMIT_BYTES)`);
+      const limit = req.routeOptions.bodyLimit ?? rt.config.bodyLimitBytes;
+      const which = req.routeOptions.url === "/v1/policies" ? "the policy document limit" : "GOVERNOR_BODY_LIMIT_BYTES";
+      apiError = new ApiError(413, ApiErrorCode.bodyTooLarge, `the body is larger than ${limit} bytes (${which})`);
     } else if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
       apiError = new ApiError(415, ApiErrorCode.bodyMediaType, "send the body as application/json");
     } else if (err.code === "FST_ERR_CTP_EMPTY_JSON_BODY") {
       apiError = new ApiError(400, ApiErrorCode.bodyJson, "the body is empty; send a JSON object");
+    } else if (err.code === "LEDGER_CHAIN_BROKEN") {
+      // The stored chain does not link: nothing is signed over it (the log and the tenant's quarantine have the details).
+      req.log.error({ err }, "a ledger read for this request does not link");
+      apiError = new ApiError(409, "LEDGER_CHAIN_BROKEN", `${err.message.slice(0, 300)}; nothing is signed or exported over a chain that does not link`);
     } else if (typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500) {
       apiError = new ApiError(err.statusCode, ApiErrorCode.bodyInvalid, err.message);
     } else {
@@ -138,7 +180,10 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     void reply.status(404).send({ error: { code: ApiErrorCode.notFound, message: `no route ${req.method} ${req.url.split("?")[0]}` } });
   });
 
-  /** Requires a bearer token of one of the scopes (admin always passes). */
+  /**
+   * Requires a bearer token of one of the scopes (admin always passes). A
+   * tenant token passes a `tenant` route of its own tenant only (`tenant-tokens.ts`).
+   */
   const auth =
     (...allowed: Scope[]) =>
     async (req: FastifyRequest): Promise<void> => {
@@ -147,7 +192,7 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (match === null) throw new ApiError(401, ApiErrorCode.authMissing, "the Authorization header must be 'Bearer <token>'", { "www-authenticate": "Bearer" });
       const scope = scopeOfToken(rt.credentials, match[1]!);
-      if (scope === null) throw new ApiError(401, ApiErrorCode.authInvalid, "the bearer token is not valid", { "www-authenticate": "Bearer" });
+      if (scope === null) return authTenantToken(rt, req, match[1]!, allowed);
       if (scope !== "admin" && !allowed.includes(scope)) {
         throw new ApiError(403, ApiErrorCode.authScope, `this needs a token with scope ${["admin", ...allowed].join(" or ")}; yours has ${scope}`);
       }
@@ -178,6 +223,7 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     if (id === undefined || ts === undefined || sig === undefined) {
       throw new ApiError(401, ApiErrorCode.webhookHeaders, "send the Standard Webhooks headers webhook-id, webhook-timestamp and webhook-signature");
     }
+    if (id.length > 256) throw new ApiError(400, "WEBHOOK_ID_INVALID", `webhook-id has ${id.length} characters; at most 256 are accepted`);
     const seconds = /^\d{1,12}$/.test(ts) ? Number(ts) : Number.NaN;
     if (!Number.isFinite(seconds)) throw new ApiError(401, ApiErrorCode.webhookSignature, "webhook-timestamp must be integer seconds since the epoch");
     const skew = Math.floor(rt.clock.now() / 1000) - seconds;
@@ -194,15 +240,18 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     if (!valid) throw new ApiError(401, ApiErrorCode.webhookSignature, "no webhook-signature matches an active webhook secret");
     const parsed = MarketplaceEvent.safeParse(req.body);
     if (!parsed.success) throw new ApiError(400, ApiErrorCode.bodyInvalid, zodMessage(parsed.error));
-    const outcome = await marketplace.handle(id, parsed.data);
+    const outcome = await marketplace.handle({ source: "webhook", id, sentAt: seconds * 1000 }, parsed.data);
     metrics.marketplaceEvents.inc({ type: parsed.data.eventType, status: String(outcome.status) });
-    if ("code" in outcome) throw new ApiError(outcome.status, outcome.code, outcome.message);
+    if ("code" in outcome) {
+      throw new ApiError(outcome.status, outcome.code, outcome.message, outcome.retryAfterS === undefined ? {} : { "retry-after": String(outcome.retryAfterS) });
+    }
     return reply.status(outcome.status).send(outcome.body);
   });
 
   // ---- tenants: signals ---------------------------------------------------
 
-  app.post("/v1/tenants/:account/signals", { preHandler: auth("tenant") }, async (req, reply) => {
+  // Checked on request, before the body is read: another tenant's token is refused before anything about this tenant is looked at.
+  app.post("/v1/tenants/:account/signals", { onRequest: auth("tenant") }, async (req, reply) => {
     const started = performance.now();
     const account = accountParam(req, false);
     if (!rt.accepting) throw new ApiError(503, ApiErrorCode.shuttingDown, "Governor is not taking signals right now; retry shortly", { "retry-after": "5" });
@@ -219,6 +268,10 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     return sendSignalReply(reply, body.signal_id, answer, rt.config.retryAfterS);
   });
 
+  // ---- tenants: tokens (operator) -----------------------------------------
+
+  registerTenantTokenRoutes(app, rt, { auth, accountParam: (req) => accountParam(req, false) });
+
   // ---- tenants: operator --------------------------------------------------
 
   app.get("/v1/tenants/:account", { preHandler: auth("operator") }, async (req) => {
@@ -227,6 +280,7 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     if (s === undefined) throw new ApiError(404, ApiErrorCode.tenantUnknown, `no tenant "${account}" is provisioned here`);
     const h = health();
     const available = s.state === "active" && !h.degraded && rt.accepting;
+    const quarantine = s.quarantine === undefined ? {} : { quarantine: s.quarantine };
     return {
       account_id: s.account,
       availability: available ? "available" : "unavailable",
@@ -242,7 +296,22 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
       oldest_wait_ms: s.oldest_wait_ms,
       last_success_at: s.last_success_at,
       ledger_size: s.ledger_size,
+      ...quarantine,
     };
+  });
+
+  app.post("/v1/tenants/:account/rebuild", { preHandler: auth("operator") }, async (req) => {
+    const account = accountParam(req, false);
+    if (!rt.host.isQuarantined(account)) {
+      knownLedger(account);
+      throw new ApiError(409, ApiErrorCode.tenantNotQuarantined, `tenant "${account}" is in service; only a quarantined tenant is rebuilt`);
+    }
+    try {
+      await rt.host.restore(account, "operator");
+    } catch (err) {
+      throw new ApiError(409, ApiErrorCode.tenantRebuildFailed, `tenant "${account}" could not be rebuilt from its ledger and stays out of service: ${(err as Error).message.slice(0, 300)}`);
+    }
+    return { account_id: account, restored: true, state: rt.host.status(account)?.state ?? null };
   });
 
   const ScaleBody = z.strictObject({ concurrency: z.number().int().min(1).max(10_000) });
@@ -251,6 +320,9 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
     const parsed = ScaleBody.safeParse(req.body);
     if (!parsed.success) throw new ApiError(400, ApiErrorCode.bodyInvalid, `${zodMessage(parsed.error)} (send {"concurrency": N}, N from 1 to 10000)`);
     knownLedger(account);
+    if (rt.health.degraded) {
+      throw new ApiError(503, ApiErrorCode.safeMode, "Governor is in safe mode (its ledger store is failing): nothing was scaled; retry later", { "retry-after": String(rt.config.retryAfterS) });
+    }
     const before = rt.host.status(account);
     const { state, receipt } = await rt.host.scale(account, parsed.data.concurrency, "operator");
     if (state !== "active") throw new ApiError(409, ApiErrorCode.tenantUnavailable, `the tenant is ${state}; only an active tenant can be scaled`);
@@ -356,7 +428,7 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
   const flag = z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1" || v === "");
   const PushQuery = z.strictObject({ force: flag, dry_run: flag, new_sku: flag });
   const actorPattern = /^[A-Za-z0-9][A-Za-z0-9 ._@:/+-]{0,127}$/;
-  app.post("/v1/policies", { preHandler: auth("gitops"), bodyLimit: 4 * 1024 * 1024 }, async (req, reply) => {
+  app.post("/v1/policies", { preHandler: auth("gitops"), bodyLimit: MAX_POLICY_BYTES }, async (req, reply) => {
     const q = PushQuery.safeParse(req.query);
     if (!q.success) throw new ApiError(400, ApiErrorCode.queryInvalid, `${zodMessage(q.error)} (use ?force=true, ?dry_run=true, ?new_sku=true)`);
     const actor = header(req, "x-governor-actor");
@@ -495,6 +567,16 @@ function sendSignalReply(reply: FastifyReply, signalId: string, r: SignalReply, 
         throw new ApiError(503, ApiErrorCode.safeMode, "Governor is in safe mode (its ledger store is failing): no action is taken; retry later", { "retry-after": String(retryAfterS) });
       }
       if (r.reason === "not_provisioned") throw new ApiError(404, ApiErrorCode.tenantUnknown, "the tenant is not provisioned");
+      if (r.reason === "quarantined") {
+        throw new ApiError(503, ApiErrorCode.tenantQuarantined, "the tenant is out of service: its governor failed and is being rebuilt from its ledger, or waits for an operator; retry later", {
+          "retry-after": String(retryAfterS),
+        });
+      }
+      if (r.reason === "not_durable") {
+        throw new ApiError(503, ApiErrorCode.signalNotDurable, "the signal's receipt could not be made durable in time (the ledger store is slow or failing); retry with the same signal_id: a repeat returns this signal's outcome", {
+          "retry-after": String(retryAfterS),
+        });
+      }
       if (r.reason === "decommissioning") {
         throw new ApiError(503, ApiErrorCode.tenantUnavailable, "the tenant is being cancelled: it takes no new signals", { "retry-after": String(retryAfterS) });
       }

@@ -10,6 +10,7 @@
  * gives the same bytes. Writing and reading both stream: a ledger of millions
  * of receipts is never held in memory.
  */
+import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -18,6 +19,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Parser, create as createTar, type ReadEntry } from "tar";
 import type { LedgerStore } from "../ports.ts";
+import { ChainBrokenError, ChainLink } from "./chain-link.ts";
 import { signCheckpoint, type SignerKey } from "./checkpoint.ts";
 import { hexToBytes } from "./hash.ts";
 import { MerkleFrontier } from "./merkle.ts";
@@ -47,7 +49,12 @@ export interface ExportResult {
   readonly root: string;
 }
 
-/** Exports a ledger to `destination`, streaming from the store page by page. */
+/**
+ * Exports a ledger to `destination`, streaming from the store page by page.
+ * Every receipt read must link to the one before it (`ChainLink`): a chain
+ * that does not is refused with ChainBrokenError (`LEDGER_CHAIN_BROKEN`)
+ * before anything is signed, and no archive is written.
+ */
 export async function exportLedgerArchive(opts: {
   store: LedgerStore;
   ledger: LedgerId;
@@ -62,6 +69,7 @@ export async function exportLedgerArchive(opts: {
     const head = await opts.store.head(opts.ledger);
     const size = head.size;
     const frontier = new MerkleFrontier();
+    const link = new ChainLink(opts.ledger);
     const out = await open(join(dir, "receipts.jsonl"), "w");
     const page = opts.pageSize ?? 5000;
     try {
@@ -70,6 +78,7 @@ export async function exportLedgerArchive(opts: {
         if (receipts.length === 0) throw new Error(`ledger ${opts.ledger} ended at ${from} while exporting ${size} receipts`);
         let text = "";
         for (const r of receipts) {
+          link.next(r);
           frontier.push(hexToBytes(r.hash));
           text += `${JSON.stringify(r)}\n`;
         }
@@ -78,6 +87,7 @@ export async function exportLedgerArchive(opts: {
     } finally {
       await out.close();
     }
+    if (size > 0 && link.lastHash !== head.lastHash) throw new ChainBrokenError(opts.ledger, size - 1, `ledger ${opts.ledger}: its head hash is not the hash of its last receipt`);
     const root = Buffer.from(frontier.root()).toString("base64");
     const stored = await opts.store.latestCheckpoint(opts.ledger);
     const note = stored !== null && stored.size === size && stored.root === root ? stored.note : signCheckpoint({ origin: opts.origin, size, root: frontier.root() }, opts.signers);
@@ -116,8 +126,12 @@ export const MAX_LINE_BYTES = 1024 * 1024;
 const MAX_SMALL_MEMBER = 4 * 1024 * 1024;
 
 export interface ArchiveReadHandlers {
-  /** Receives the lines of receipts.jsonl in order, in batches; may be async (backpressure). */
-  onLines(lines: string[], firstLine: number): void | Promise<void>;
+  /**
+   * Receives the lines of receipts.jsonl in order, in batches; may be async (backpressure).
+   * `notUtf8` lists the batch indexes of lines that are not valid UTF-8 (decoded with U+FFFD
+   * in place of the bad bytes, so that what else is wrong with them can still be said).
+   */
+  onLines(lines: string[], firstLine: number, notUtf8: readonly number[]): void | Promise<void>;
   /** A line longer than MAX_LINE_BYTES (its content is dropped). */
   onOversizedLine(line: number, bytes: number): void;
   onProgress?(bytesRead: number, totalBytes: number): void;
@@ -160,14 +174,17 @@ export async function readArchive(path: string, handlers: ArchiveReadHandlers, b
     let carry: Buffer[] = [];
     let carryBytes = 0;
     let batch: string[] = [];
+    let notUtf8: number[] = [];
     let first = 1;
     const flush = async () => {
       if (batch.length === 0) return;
       const b = batch;
+      const bad = notUtf8;
       batch = [];
+      notUtf8 = [];
       const f = first;
       first += b.length;
-      await handlers.onLines(b, f);
+      await handlers.onLines(b, f, bad);
     };
     const endLine = (piece: Buffer) => {
       lines++;
@@ -176,7 +193,9 @@ export async function readArchive(path: string, handlers: ArchiveReadHandlers, b
         handlers.onOversizedLine(lines, bytes);
         batch.push("");
       } else {
-        batch.push(carryBytes === 0 ? piece.toString("utf8") : Buffer.concat([...carry, piece]).toString("utf8"));
+        const bytes = carryBytes === 0 ? piece : Buffer.concat([...carry, piece]);
+        if (!isUtf8(bytes)) notUtf8.push(batch.length);
+        batch.push(bytes.toString("utf8"));
       }
       carry = [];
       carryBytes = 0;

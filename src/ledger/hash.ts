@@ -29,7 +29,7 @@ export function leafHashHex(body: object): string {
 }
 
 /** The leaf hash of a body given as its JCS text. */
-function leafHashOfJcs(jcs: string): string {
+export function leafHashOfJcs(jcs: string): string {
   // U+0000 is the single byte 0x00 in UTF-8: the leaf prefix travels in the same string.
   return oneShotHash("sha256", `\u0000${jcs}`, "hex");
 }

@@ -40,6 +40,9 @@ const timestamp = z.string().regex(timestampPattern, "expected UTC YYYY-MM-DDTHH
 const decimal = z.string().regex(/^-?\d+(\.\d+)?$/, "expected a decimal string such as \"0.50\"");
 const nonNegInt = z.number().int().nonnegative();
 const identifier = z.string().min(1).max(256);
+/** A tenant token's public id: `tk_` and 16 base64url characters. */
+export const tenantTokenIdPattern = /^tk_[A-Za-z0-9_-]{16}$/;
+const tenantTokenId = z.string().regex(tenantTokenIdPattern, "expected a tenant token id: tk_ and 16 letters, digits, '_' or '-'");
 const ledgerId = z.string().regex(/^(_platform|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$/, "expected an account id or _platform");
 
 /** Fields every receipt carries. */
@@ -120,6 +123,25 @@ export const operationSchemas = {
   entitlement_reinstated: {
     event_id: identifier,
     entitlement_id: identifier,
+  },
+  /**
+   * A tenant token was issued (tenant ledger). Names the token's public id
+   * only: the token and its hash never appear in a receipt.
+   */
+  tenant_token_issued: {
+    token_id: tenantTokenId,
+    by: z.enum(["admin", "operator"]),
+  },
+  /**
+   * A tenant token stopped working (tenant ledger): revoked by an operator
+   * (`revoked`), with every other token of the tenant when it was
+   * decommissioned (`decommissioned`), or never stored after its
+   * `tenant_token_issued` was written (`not_stored`: it never worked).
+   */
+  tenant_token_revoked: {
+    token_id: tenantTokenId,
+    by: z.enum(["admin", "operator", "governor"]),
+    reason: z.enum(["revoked", "decommissioned", "not_stored"]),
   },
   /** A marketplace event was received that Governor does not act on (platform ledger). */
   marketplace_event_recorded: {
@@ -232,6 +254,23 @@ export const operationSchemas = {
     action_id: uuidV7.optional(),
     forced_by: z.string().max(256).optional(),
     policy_version: z.string().max(256).optional(),
+  },
+  /**
+   * A tenant was taken out of service because its governor failed (a fault
+   * in its decision path, or a ledger that does not replay): platform ledger.
+   * The other tenants go on.
+   */
+  tenant_quarantined: {
+    tenant: ledgerId,
+    code: z.enum(["decision_failed", "replay_divergence", "chain_broken", "rebuild_failed"]),
+    reason: z.string().max(1024),
+  },
+  /** A quarantined tenant is back in service, rebuilt from its ledger (platform ledger). */
+  tenant_restored: {
+    tenant: ledgerId,
+    trigger: z.enum(["automatic", "operator"]),
+    downtime_seconds: nonNegInt,
+    actions_refused: nonNegInt,
   },
   decommission_start: {
     event_id: identifier,

@@ -2,6 +2,6 @@
 import { parentPort } from "node:worker_threads";
 import { checkLines } from "./verify-lines.ts";
 
-parentPort?.on("message", (m: { id: number; lines: string[]; firstLine: number }) => {
-  parentPort?.postMessage({ id: m.id, results: checkLines(m.lines, m.firstLine) });
+parentPort?.on("message", (m: { id: number; lines: string[]; firstLine: number; notUtf8: readonly number[] }) => {
+  parentPort?.postMessage({ id: m.id, results: checkLines(m.lines, m.firstLine, m.notUtf8) });
 });

@@ -76,12 +76,12 @@ class LinePool {
     }
   }
 
-  check(lines: string[], firstLine: number): Promise<LineResult[]> {
+  check(lines: string[], firstLine: number, notUtf8: readonly number[]): Promise<LineResult[]> {
     const id = this.#seq++;
     const w = this.#workers[this.#next++ % this.#workers.length]!;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      w.postMessage({ id, lines, firstLine });
+      w.postMessage({ id, lines, firstLine, notUtf8 });
     });
   }
 
@@ -148,12 +148,12 @@ export async function verifyArchive(path: string, options: VerifyOptions): Promi
   let members;
   try {
     members = await readArchive(path, {
-      onLines: async (lines, firstLine) => {
+      onLines: async (lines, firstLine, notUtf8) => {
         if (pool === null) {
-          sequence(checkLines(lines, firstLine));
+          sequence(checkLines(lines, firstLine, notUtf8));
           return;
         }
-        const checked = pool.check(lines, firstLine);
+        const checked = pool.check(lines, firstLine, notUtf8);
         inFlight++;
         ordered = ordered.then(async () => {
           sequence(await checked);

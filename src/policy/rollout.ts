@@ -10,16 +10,18 @@
  * default, from edits to the policies directory, which is watched.
  */
 import { watch, type FSWatcher } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { isUtf8 } from "node:buffer";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Logger } from "pino";
 import type { PolicyView } from "../../governors/policy-view.ts";
 import { canonicalJson } from "../ledger/canonical.ts";
+import { JsonLimitError, parseBoundedJson } from "../ledger/json-limits.ts";
 import type { Receipt, ReceiptDraft } from "../ledger/receipt.ts";
 import type { AlertSink, PolicyRegistry } from "../ports.ts";
 import { checkCompatibility, diffPolicies, type PolicyDiff, type TenantPolicyFacts } from "./compat.ts";
 import type { PolicyCatalog } from "./registry.ts";
-import { parsePolicy, PolicyDocument, type PolicyIssue } from "./schema.ts";
+import { MAX_POLICY_BYTES, parsePolicy, PolicyDocument, type PolicyIssue } from "./schema.ts";
 
 export interface PolicyRolloutDeps {
   readonly catalog: PolicyCatalog;
@@ -228,7 +230,12 @@ export class PolicyRollout {
     for (const { skuId, version } of listed) {
       const text = await d.registry.get(skuId, version);
       if (text === null) continue;
-      const parsed = PolicyDocument.safeParse(JSON.parse(text));
+      const read = parsePolicyText(text);
+      const parsed = "issues" in read ? null : PolicyDocument.safeParse(read.json);
+      if (parsed === null) {
+        d.logger.error({ sku_id: skuId, policy_version: version }, "stored policy version is not a bounded JSON document; tenants on it cannot take signals");
+        continue;
+      }
       if (!parsed.success) {
         d.logger.error({ sku_id: skuId, policy_version: version }, "stored policy version no longer parses; tenants on it cannot take signals");
         continue;
@@ -319,15 +326,12 @@ export class PolicyRollout {
         text = again;
       }
       if (text === null) return; // removed: a version once pushed stays in the registry
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch (err) {
-        const issues = [{ path: "(document)", message: `not valid JSON: ${(err as Error).message}` }];
-        logPushResult(d.logger, file, await this.#refuse("POLICY_INVALID", undefined, issues, { by: `policies directory (${basename(file)})` }));
+      const read = parsePolicyText(text);
+      if ("issues" in read) {
+        logPushResult(d.logger, file, await this.#refuse("POLICY_INVALID", undefined, read.issues, { by: `policies directory (${basename(file)})` }));
         return;
       }
-      await this.pushFile(file, json);
+      await this.pushFile(file, read.json);
     } catch (err) {
       d.logger.error({ file, err }, "policy file could not be pushed");
     }
@@ -364,18 +368,30 @@ export async function listPolicyFiles(dir: string): Promise<string[]> {
     .map((n) => join(dir, n));
 }
 
-/** Reads and parses one policy file; unreadable or invalid JSON comes back as issues. */
+/** Reads and parses one policy file; unreadable, too large or invalid JSON comes back as issues. */
 export async function readPolicyJson(file: string): Promise<{ json: unknown } | { issues: PolicyIssue[] }> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, "utf8");
+    const size = (await stat(file)).size;
+    if (size > MAX_POLICY_BYTES) return { issues: [{ path: "(document)", message: `the file is ${size} bytes; a policy document is at most ${MAX_POLICY_BYTES} bytes` }] };
+    bytes = await readFile(file);
   } catch (err) {
     return { issues: [{ path: "(file)", message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }] };
   }
+  if (!isUtf8(bytes)) return { issues: [{ path: "(document)", message: "not valid UTF-8 (JSON text must be UTF-8)" }] };
+  return parsePolicyText(bytes.toString("utf8"));
+}
+
+/**
+ * Parses a policy document's text within the policy size limit and the JSON
+ * limits every edge applies (src/ledger/json-limits.ts); problems come back as issues.
+ */
+export function parsePolicyText(text: string): { json: unknown } | { issues: PolicyIssue[] } {
+  if (Buffer.byteLength(text) > MAX_POLICY_BYTES) return { issues: [{ path: "(document)", message: `a policy document is at most ${MAX_POLICY_BYTES} bytes` }] };
   try {
-    return { json: JSON.parse(text) };
+    return { json: parseBoundedJson(text) };
   } catch (err) {
-    return { issues: [{ path: "(document)", message: `not valid JSON: ${(err as Error).message}` }] };
+    return { issues: [{ path: "(document)", message: err instanceof JsonLimitError && err.kind !== "INVALID_JSON" ? `refused: ${err.message}` : (err as Error).message }] };
   }
 }
 

@@ -5,6 +5,14 @@
  * scaling settings.
  */
 import { z } from "zod";
+import { checkParamsSchema, compileParamsSchema } from "./params-schema.ts";
+
+/**
+ * The largest policy document, in bytes of JSON: `POST /v1/policies` answers
+ * 413 above it and a file of the policies directory above it is refused.
+ * Within it and the JSON limits every check of a push is fast.
+ */
+export const MAX_POLICY_BYTES = 1024 * 1024;
 
 const name = z
   .string()
@@ -112,8 +120,13 @@ export const PolicyDocument = z
           }
         }
       }
+      const unsafe = checkParamsSchema(action.params_schema);
+      for (const issue of unsafe) {
+        ctx.addIssue({ code: "custom", path: ["actions", actionName, "params_schema", ...issue.path], message: issue.message });
+      }
+      if (unsafe.length > 0) continue;
       try {
-        z.fromJSONSchema(action.params_schema as Parameters<typeof z.fromJSONSchema>[0]);
+        compileParamsSchema(action.params_schema);
       } catch (err) {
         ctx.addIssue({
           code: "custom",

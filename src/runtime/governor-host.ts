@@ -11,16 +11,17 @@
 import type { Logger } from "pino";
 import { createActor, type Actor } from "xstate";
 import { decidePolicyOffer, usedThisMonth, type Decision, type SignalReply, type Effect, type OpenActionRef, type RollbackCause } from "../../governors/decide.ts";
-import { decodeSnapshotState, encodeSnapshotState, evolve, initialGovernorState, oldestWaitMs, queueDepth, type GovernorState, type StoredGovernorState } from "../../governors/governor-state.ts";
+import { decodeSnapshotState, encodeSnapshotState, evolve, initialGovernorState, oldestWaitMs, queueDepth, ReplayDivergenceError, type GovernorState, type StoredGovernorState } from "../../governors/governor-state.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
 import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
 import { monthOf } from "../../governors/timestamps.ts";
 import { tenantGovernor, type ArchivedCommand, type ChangePlanCommand, type GovernorEvent, type ProvisionCommand } from "../../governors/tenant-governor.ts";
+import { ChainBrokenError, ChainLink } from "../ledger/chain-link.ts";
 import { hexToBytes } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";
 import type { LedgerId, Receipt, ReceiptDraft } from "../ledger/receipt.ts";
 import type { TenantPolicyFacts } from "../policy/compat.ts";
-import type { AlertSink, Clock, LedgerStore } from "../ports.ts";
+import { StoreUnavailableError, type AlertSink, type Clock, type LedgerStore } from "../ports.ts";
 import { HandlerError, type ActionContext, type ActionHandler } from "./handlers.ts";
 import { DeadlineQueue, type Deadline } from "./deadline-queue.ts";
 import { LedgerWriter } from "./ledger-writer.ts";
@@ -79,7 +80,46 @@ export interface GovernorHostOptions {
   readonly held?: () => boolean;
   /** Told when a governor's concurrency is set (provisioned, re-planned, scaled). */
   readonly onConcurrency?: (account: string, concurrency: number) => void;
+  /**
+   * The longest a signal's caller waits for its receipt to become durable
+   * (default 2,000 ms): past it the caller hears `not_durable` (503) at once,
+   * before safe mode is declared, instead of waiting on a failing store.
+   */
+  readonly signalDurableMs?: number;
+  /** Told when a tenant is taken out of service (to record it on the platform ledger). */
+  readonly onQuarantined?: (account: LedgerId, code: QuarantineCode, reason: string) => void;
+  /** Told when a quarantined tenant is back in service. */
+  readonly onRestored?: (account: LedgerId, trigger: "automatic" | "operator", downtimeMs: number, refused: number) => void;
 }
+
+/** Why a tenant was taken out of service. */
+export const QuarantineCode = {
+  /** Its governor threw while deciding (a bug, or a library's exception on an input). */
+  decisionFailed: "decision_failed",
+  /** Its receipts do not replay: the ledger and the code disagree. */
+  replayDivergence: "replay_divergence",
+  /** Its stored receipts do not link (a prev_hash is not the hash before it). */
+  chainBroken: "chain_broken",
+  /** Its governor could not be rebuilt for another reason. */
+  rebuildFailed: "rebuild_failed",
+} as const;
+export type QuarantineCode = (typeof QuarantineCode)[keyof typeof QuarantineCode];
+
+/** A quarantined tenant: why, since when, and how many signals were refused meanwhile. */
+interface Quarantine {
+  readonly since: number;
+  readonly code: QuarantineCode;
+  readonly reason: string;
+  refused: number;
+  /** What it was when it was taken out (none if it never came up). */
+  readonly last: GovernorStatus | undefined;
+  /** A rebuild is under way. */
+  restoring: boolean;
+}
+
+/** A quarantined tenant whose rebuild was asked for automatically less than this long ago waits for an operator. */
+const AUTO_RESTORE_EVERY_MS = 10 * 60_000;
+
 
 export interface SignalInput {
   readonly signal_id: string;
@@ -90,7 +130,10 @@ export interface SignalInput {
 /** What an operator may see of a governor: no business data. */
 export interface GovernorStatus {
   readonly account: string;
-  readonly state: LifecycleState;
+  /** The lifecycle state, or `quarantined` while the tenant is out of service (see `quarantine`). */
+  readonly state: LifecycleState | "quarantined";
+  /** Set while the tenant is quarantined: why and since when (no business data). */
+  readonly quarantine?: { readonly code: QuarantineCode; readonly since: string };
   readonly sku_id: string | null;
   readonly plan: string | null;
   readonly policy_version: string | null;
@@ -222,8 +265,11 @@ export class GovernorHost {
         const g = gov();
         const to = g.replyTo;
         g.replyTo = null;
-        // If the decision never becomes durable the caller hears so, never silence.
-        if (to !== null) this.#later(g, () => to(e.reply), () => to({ kind: "unavailable", reason: "degraded" }));
+        if (to === null) return;
+        // If the decision never becomes durable the caller hears so, never silence; if it is not durable
+        // within the admission deadline, the caller hears that at once (its outcome comes with a repeat).
+        const settle = this.#awaitDurableReply(to);
+        this.#later(g, () => settle(e.reply), () => settle({ kind: "unavailable", reason: "degraded" }));
         return;
       }
       case "alert":
@@ -251,10 +297,23 @@ export class GovernorHost {
     let receiptsReplayed = 0;
     // Rebuilds overlap: each is a few store round trips, which a remote or threaded store answers in parallel.
     let next = 0;
+    const failed: { ledger: LedgerId; err: unknown }[] = [];
     const worker = async () => {
-      while (next < ledgers.length) receiptsReplayed += await this.#rebuild(ledgers[next++]!);
+      while (next < ledgers.length) {
+        const ledger = ledgers[next++]!;
+        try {
+          receiptsReplayed += await this.#rebuild(ledger);
+        } catch (err) {
+          // One ledger that does not replay takes its tenant out of service, not the process.
+          if (err instanceof StoreUnavailableError) throw err;
+          this.#governors.delete(ledger);
+          this.#o.writer.release(ledger);
+          failed.push({ ledger, err });
+        }
+      }
     };
     await Promise.all(Array.from({ length: Math.min(32, ledgers.length) }, worker));
+    for (const { ledger, err } of failed) this.#quarantine(ledger, quarantineCodeOf(err), err);
     const now = this.#o.clock.now();
     for (const g of this.#governors.values()) {
       const gov = this.#view(g).gov;
@@ -298,13 +357,17 @@ export class GovernorHost {
     );
     const page = 10_000;
     let replayed = 0;
+    // Every receipt read must link to the one before it: a chain that does not is never continued.
+    const link = from === 0 ? new ChainLink(ledger) : new ChainLink(ledger, { seq: from - 1, hash: snapshot.context.gov.lastHash ?? "" });
     for (let seq = from; seq < head.size; seq += page) {
       // Never past the head read above: another writer may be appending, and the writer resumes at that head.
       const receipts = await store.read(ledger, seq, Math.min(page, head.size - seq));
+      for (const r of receipts) link.next(r);
       snapshot = replay(snapshot, receipts);
       for (const r of receipts) frontier.push(hexToBytes(r.hash));
       replayed += receipts.length;
     }
+    if (head.size > from && link.lastHash !== head.lastHash) throw new ChainBrokenError(ledger, head.size - 1, `ledger ${ledger}: its head hash is not the hash of its last receipt`);
     writer.open(ledger, {
       size: head.size,
       lastHash: head.lastHash,
@@ -344,6 +407,9 @@ export class GovernorHost {
     const parked = g.parked!;
     const snapshot = restoreSnapshot({ account: g.account, resolvePolicy: this.#o.resolvePolicy, limits: this.#limits(), state: parked.gov }, parked.value);
     const actor = createActor(this.#machine, { input: { account: g.account, resolvePolicy: this.#o.resolvePolicy, limits: this.#limits() }, snapshot });
+    // With an error listener XState keeps an action's exception in the snapshot (`#send` quarantines the
+    // tenant) instead of rethrowing it from a timer, where it would end the process.
+    actor.subscribe({ error: () => {} });
     g.actor = actor;
     g.parked = null;
     actor.start();
@@ -414,12 +480,21 @@ export class GovernorHost {
   #send(g: Governor, event: GovernorEvent): void {
     // After stop the ledger writer is closed: an effect that ends now (a slow rollback) is not decided.
     if (g.retired || this.#stopped) return;
-    const actor = this.#actor(g);
-    g.lastUsed = this.#o.clock.now();
-    actor.send(event);
-    const err = actor.getSnapshot().error;
-    if (err !== undefined) {
-      this.#o.logger.fatal({ ledger: g.account, err }, "governor stopped with an error");
+    // A fault inside one governor's decision (a bug, a library's exception on
+    // an input) takes that tenant out of service, never the process.
+    let failure: unknown = null;
+    try {
+      const actor = this.#actor(g);
+      g.lastUsed = this.#o.clock.now();
+      actor.send(event);
+      const snap = actor.getSnapshot();
+      if (snap.status === "error") failure = snap.error ?? new Error("the governor stopped with an error");
+    } catch (err) {
+      failure = err ?? new Error("the governor threw");
+    }
+    if (failure !== null) {
+      this.#quarantine(g.account, QuarantineCode.decisionFailed, failure);
+      return;
     }
     this.#maybeSnapshot(g, false);
   }
@@ -480,35 +555,20 @@ export class GovernorHost {
    * the ledger as the store has it. Signals are refused until it is back.
    */
   recoverFenced(ledger: LedgerId, err: Error): void {
-    if (this.#rebuilding.has(ledger) || this.#stopping) return;
+    if (this.#rebuilding.has(ledger) || this.#stopping || this.#quarantined.has(ledger)) return;
     const g = this.#governors.get(ledger);
     if (g === undefined) return;
     const outage = { since: this.#o.clock.now(), refused: 0 };
     this.#rebuilding.set(ledger, outage);
     this.#o.alerts.alert({ code: "ledger_fenced", message: `another writer appended to ledger ${ledger}; its governor is rebuilt from the store`, ledger });
-    g.retired = true;
-    for (const d of g.deadlines?.values() ?? []) this.#deadlines.cancel(d);
-    for (const c of g.controllers?.values() ?? []) c.abort();
-    g.drainTimer?.cancel();
-    const last = this.#view(g);
-    g.parked = { value: last.value, gov: last.gov };
-    g.actor?.stop();
-    g.actor = null;
-    for (const w of g.decommissionWaiters.splice(0)) w.reject(new Error(`ledger ${ledger} was written by another runtime; retry`));
-    const to = g.replyTo;
-    g.replyTo = null;
-    to?.({ kind: "unavailable", reason: "degraded" });
-    this.#governors.delete(ledger);
+    this.#retire(g, "degraded", `ledger ${ledger} was written by another runtime; retry`);
     this.#o.writer.release(ledger);
     this.#rebuild(ledger).then(
       () => {
         this.#rebuilding.delete(ledger);
-        // Deadlines live in the ledger: whoever writes it now resolves the actions still open when theirs pass.
         const rebuilt = this.#governors.get(ledger);
         if (rebuilt !== undefined) {
-          for (const a of this.#view(rebuilt).gov.open.values()) {
-            if (a.state === "running" && a.deadline !== null) this.#armDeadline(rebuilt, a.actionId, a.deadline);
-          }
+          this.#rearm(rebuilt);
           // The tenant's own ledger says it was out of service, why, and for how long (this tenant only).
           if (this.#view(rebuilt).value === "active") {
             const now = this.#o.clock.now();
@@ -535,9 +595,164 @@ export class GovernorHost {
       (err: unknown) => {
         this.#rebuilding.delete(ledger);
         this.#afterRebuild.delete(ledger);
-        this.#o.logger.error({ ledger, err }, "governor could not be rebuilt after another writer's appends; its open actions are resolved at the next start");
+        // What the store holds does not replay: the tenant is out of service until an operator restores it.
+        this.#quarantine(ledger, quarantineCodeOf(err), err);
       },
     );
+  }
+
+  /**
+   * Drops a governor from this process: its handlers are aborted, its timers
+   * cancelled, the caller waiting on a signal hears `reply`, and late
+   * callbacks of its effects are ignored. Its state stays readable (parked).
+   */
+  #retire(g: Governor, reply: "degraded" | "quarantined", waitersError: string): void {
+    g.retired = true;
+    for (const d of g.deadlines?.values() ?? []) this.#deadlines.cancel(d);
+    for (const c of g.controllers?.values() ?? []) c.abort();
+    g.drainTimer?.cancel();
+    let last: { value: LifecycleState; gov: GovernorState } | null = null;
+    try {
+      const view = this.#view(g);
+      last = { value: view.value, gov: view.gov };
+    } catch {
+      // A governor that failed may not even show its state; it is rebuilt from the ledger.
+    }
+    g.parked = last;
+    try {
+      g.actor?.stop();
+    } catch {
+      // Stopping an actor in error is best effort.
+    }
+    g.actor = null;
+    for (const w of g.decommissionWaiters.splice(0)) w.reject(new Error(waitersError));
+    const to = g.replyTo;
+    g.replyTo = null;
+    to?.({ kind: "unavailable", reason: reply });
+    if (this.#governors.get(g.account) === g) this.#governors.delete(g.account);
+  }
+
+  /** Deadlines live in the ledger: whoever writes it now resolves the actions still open when theirs pass. */
+  #rearm(g: Governor): void {
+    for (const a of this.#view(g).gov.open.values()) {
+      if (a.state === "running" && a.deadline !== null) this.#armDeadline(g, a.actionId, a.deadline);
+    }
+  }
+
+  // ---- replies waiting for durability --------------------------------------
+
+  /** Callers waiting for their signal's receipt to become durable, oldest first, with their deadline. */
+  readonly #awaitingReply = new Map<(reply: SignalReply) => void, number>();
+  #replySweep: { cancel(): void } | null = null;
+
+  /** Wraps a signal's reply so that it is given once: when durable, or `not_durable` past the deadline. */
+  #awaitDurableReply(to: (reply: SignalReply) => void): (reply: SignalReply) => void {
+    const settle = (reply: SignalReply) => {
+      if (this.#awaitingReply.delete(settle)) to(reply);
+    };
+    const ms = this.#o.signalDurableMs ?? 2_000;
+    this.#awaitingReply.set(settle, this.#o.clock.now() + ms);
+    // One timer for every caller: it looks a few times per deadline, not once per signal.
+    this.#replySweep ??= this.#o.clock.setTimeout(() => this.#expireReplies(), Math.max(5, Math.floor(ms / 4)));
+    return settle;
+  }
+
+  #expireReplies(): void {
+    this.#replySweep = null;
+    const now = this.#o.clock.now();
+    // Insertion order is deadline order: stop at the first that is not due.
+    for (const [settle, at] of this.#awaitingReply) {
+      if (at > now) break;
+      settle({ kind: "unavailable", reason: "not_durable" });
+    }
+    if (this.#awaitingReply.size > 0 && !this.#stopped) {
+      const ms = this.#o.signalDurableMs ?? 2_000;
+      this.#replySweep = this.#o.clock.setTimeout(() => this.#expireReplies(), Math.max(5, Math.floor(ms / 4)));
+    }
+  }
+
+  // ---- quarantine ----------------------------------------------------------
+
+  /** Tenants out of service because their governor failed, by account. */
+  readonly #quarantined = new Map<string, Quarantine>();
+  /** When each tenant's rebuild was last asked for automatically. */
+  readonly #autoRestoredAt = new Map<string, number>();
+
+  /**
+   * Takes one tenant out of service: its governor is dropped (what it had
+   * sealed is still made durable), its signals get 503 `TENANT_QUARANTINED`,
+   * an alert names it and the code, and `onQuarantined` records it on the
+   * platform ledger. The other tenants go on. A decision fault is followed
+   * by one automatic rebuild from the ledger (at most one per
+   * AUTO_RESTORE_EVERY_MS per tenant); otherwise an operator restores it.
+   */
+  #quarantine(account: LedgerId, code: QuarantineCode, err: unknown): void {
+    if (this.#quarantined.has(account) || this.#stopped) return;
+    const reason = describeFault(err);
+    const g = this.#governors.get(account);
+    let last: GovernorStatus | undefined;
+    try {
+      last = g === undefined ? undefined : this.status(account);
+    } catch {
+      last = undefined;
+    }
+    const q: Quarantine = { since: this.#o.clock.now(), code, reason, refused: 0, last, restoring: false };
+    this.#quarantined.set(account, q);
+    this.#o.logger.error({ ledger: account, code, err }, "tenant quarantined: its governor failed; the other tenants go on");
+    this.#o.alerts.alert({ code: "tenant_quarantined", message: `tenant ${account} is out of service (${code}): ${reason}`, ledger: account, details: { quarantine_code: code } });
+    if (g !== undefined) this.#retire(g, "quarantined", `tenant ${account} was quarantined (${code})`);
+    for (const [actionId, r] of this.#rollbacks) if (r.account === account) this.#rollbacks.delete(actionId);
+    this.#o.onQuarantined?.(account, code, reason);
+    if (code !== QuarantineCode.decisionFailed) return;
+    const now = this.#o.clock.now();
+    const previous = this.#autoRestoredAt.get(account);
+    if (previous !== undefined && now - previous < AUTO_RESTORE_EVERY_MS) {
+      this.#o.logger.warn({ ledger: account }, "tenant failed again soon after an automatic rebuild; it stays out of service until an operator restores it");
+      return;
+    }
+    this.#autoRestoredAt.set(account, now);
+    void this.restore(account, "automatic").catch(() => {});
+  }
+
+  /**
+   * Rebuilds a quarantined tenant from its ledger and puts it back in
+   * service; rejects (and the tenant stays out) if the ledger still does not
+   * replay. Resolves false when the tenant is not quarantined.
+   */
+  async restore(account: string, trigger: "automatic" | "operator" = "operator"): Promise<boolean> {
+    const q = this.#quarantined.get(account);
+    if (q === undefined) return false;
+    if (q.restoring) throw new Error(`tenant ${account} is being rebuilt already`);
+    q.restoring = true;
+    const ledger = account as LedgerId;
+    try {
+      // What the failed governor had sealed is made durable (or fails) before the ledger is read back.
+      if (this.#o.writer.isOpen(ledger)) await this.#o.writer.durable(ledger).catch(() => {});
+      this.#o.writer.release(ledger);
+      await this.#rebuild(ledger);
+    } catch (err) {
+      q.restoring = false;
+      this.#governors.delete(ledger);
+      this.#o.writer.release(ledger);
+      this.#o.logger.error({ ledger, err, trigger }, "quarantined tenant could not be rebuilt; it stays out of service");
+      throw err;
+    }
+    this.#quarantined.delete(account);
+    const rebuilt = this.#governors.get(account);
+    if (rebuilt !== undefined) {
+      this.#rearm(rebuilt);
+      const gov = this.#view(rebuilt).gov;
+      if (gov.open.size > 0 || gov.queue.length > gov.queueHead) this.#send(rebuilt, { type: "RESUME", now: this.#o.clock.now() });
+    }
+    const downtime = Math.max(0, this.#o.clock.now() - q.since);
+    this.#o.logger.info({ ledger, trigger, downtime_ms: downtime }, "quarantined tenant rebuilt from its ledger and back in service");
+    this.#o.onRestored?.(ledger, trigger, downtime, q.refused);
+    return true;
+  }
+
+  /** True while the tenant is out of service. */
+  isQuarantined(account: string): boolean {
+    return this.#quarantined.has(account);
   }
 
   #armDeadline(g: Governor, actionId: string, at: number): void {
@@ -841,6 +1056,11 @@ export class GovernorHost {
 
   /** Submits a signal; resolves with the governor's answer once its receipt (if any) is durable. */
   signal(account: string, input: SignalInput, paramsBytes: number): Promise<SignalReply> {
+    const quarantine = this.#quarantined.get(account);
+    if (quarantine !== undefined) {
+      quarantine.refused++;
+      return Promise.resolve({ kind: "unavailable", reason: "quarantined" });
+    }
     const outage = this.#rebuilding.get(account);
     if (outage !== undefined) {
       outage.refused++;
@@ -1030,14 +1250,29 @@ export class GovernorHost {
   // ---- reading -----------------------------------------------------------
 
   has(account: string): boolean {
-    return this.#governors.has(account);
+    return this.#governors.has(account) || this.#quarantined.has(account);
   }
 
   accounts(): string[] {
-    return [...this.#governors.keys()];
+    if (this.#quarantined.size === 0) return [...this.#governors.keys()];
+    return [...new Set([...this.#governors.keys(), ...this.#quarantined.keys()])];
+  }
+
+  /** A tenant's lifecycle state alone (cheap: for checks on every request), or undefined if it is not here. */
+  lifecycleOf(account: string): LifecycleState | "quarantined" | undefined {
+    if (this.#quarantined.has(account)) return "quarantined";
+    const g = this.#governors.get(account);
+    return g === undefined ? undefined : this.#view(g).value;
   }
 
   status(account: string): GovernorStatus | undefined {
+    const q = this.#quarantined.get(account);
+    if (q !== undefined) {
+      const base: GovernorStatus = q.last ?? {
+        account, state: "new", sku_id: null, plan: null, policy_version: null, concurrency: 0, in_flight: 0, queue_depth: 0, oldest_wait_ms: 0, last_success_at: null, ledger_size: 0,
+      };
+      return { ...base, state: "quarantined", in_flight: 0, quarantine: { code: q.code, since: new Date(q.since).toISOString() } };
+    }
     const g = this.#governors.get(account);
     if (g === undefined) return undefined;
     const { value, gov } = this.#view(g);
@@ -1072,6 +1307,7 @@ export class GovernorHost {
     await this.#o.writer.close();
     this.#stopped = true;
     this.#sweeper?.cancel();
+    this.#replySweep?.cancel();
     this.#deadlines.stop();
     for (const g of this.#governors.values()) {
       for (const d of g.deadlines?.values() ?? []) this.#deadlines.cancel(d);
@@ -1079,4 +1315,17 @@ export class GovernorHost {
       g.actor?.stop();
     }
   }
+}
+
+/** The quarantine code of a failure to rebuild a governor from its ledger. */
+function quarantineCodeOf(err: unknown): QuarantineCode {
+  if (err instanceof ChainBrokenError) return QuarantineCode.chainBroken;
+  if (err instanceof ReplayDivergenceError) return QuarantineCode.replayDivergence;
+  return QuarantineCode.rebuildFailed;
+}
+
+/** A fault's name and first line, bounded: enough to find it in the log, never an input echoed whole. */
+function describeFault(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message.split("\n")[0] ?? ""}`.slice(0, 256);
+  return `non-error thrown: ${typeof err}`;
 }

@@ -15,7 +15,7 @@ import { genesisHash, sealWithContext } from "../ledger/hash.ts";
 import { MerkleFrontier } from "../ledger/merkle.ts";
 import { signCheckpoint, type SignerKey } from "../ledger/checkpoint.ts";
 import { accountIdPattern, PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
-import { SeqConflictError, type AppendBatch, type Clock, type LedgerStore, type StoredCheckpoint } from "../ports.ts";
+import { ChainConflictError, SeqConflictError, type AppendBatch, type Clock, type LedgerStore, type StoredCheckpoint } from "../ports.ts";
 import { drainSpool, type FileSpool, type SpoolEntry } from "./spool.ts";
 
 /** Receipts sealed in one turn after which a commit starts without waiting for the turn to end. */
@@ -63,7 +63,12 @@ export interface LedgerWriterOptions {
   readonly onStoreError?: (err: Error) => void;
   /** Commits that may be under way at once (default 2): the next group is sent while one is in the store. */
   readonly maxInFlight?: number;
-  /** Called when another writer appended to a ledger: this writer stops writing it (the ledger must be rebuilt). */
+  /**
+   * Called once per ledger when its stored chain is not the one this writer
+   * holds (another writer appended: SeqConflictError, or ChainConflictError
+   * for a commit that does not link): this writer stops writing it, drops
+   * what it had in flight for it, and the ledger must be rebuilt.
+   */
   readonly onFenced?: (ledger: LedgerId, err: SeqConflictError) => void;
   /** Called after each committed group with the receipts it made durable (metrics, benchmarks). */
   readonly onCommitted?: (receipts: readonly Receipt[]) => void;
@@ -279,8 +284,13 @@ export class LedgerWriter {
   /**
    * Commits everything sealed so far; resolves when it is durable (or failed).
    * Up to `maxInFlight` commits run at once: while one is in the store, the
-   * next group is sealed and sent. A commit that fails makes the ones after it
-   * find gaps; those are re-queued in order, never fenced.
+   * next group is sealed and sent. Commits of one ledger in flight together
+   * depend on each other: each links to the one before, so the store writes
+   * none of a later one unless the earlier one landed. A commit that failed
+   * because the store did makes the ones after it find gaps; those are
+   * re-queued in order, behind it. A commit refused because another writer
+   * appended (or it does not link to what is stored) fences the ledger: the
+   * ones after it are dropped, not retried, and `onFenced` is told once.
    */
   async flush(): Promise<void> {
     await this.#flushOnce();
@@ -487,7 +497,9 @@ export class LedgerWriter {
         uncheckpointed ||= size > tail.checkpointed;
         continue;
       }
-      batches.push({ ledger: tail.ledger, expectedSeq: tail.submitted, receipts, texts, ...(checkpoint ? { checkpoint } : {}) });
+      // A checkpoint-only batch names the chain it covers (everything sealed is submitted): never stored over another writer's.
+      const prevHash = receipts.length === 0 ? { prevHash: tail.lastHash } : {};
+      batches.push({ ledger: tail.ledger, expectedSeq: tail.submitted, receipts, texts, ...(checkpoint ? { checkpoint } : {}), ...prevHash });
       taken.push({ tail, receipts, texts, checkpointSize: checkpoint ? size : tail.checkpointed });
       tail.submitted = size;
     }
@@ -509,14 +521,21 @@ export class LedgerWriter {
     }
     for (const [i, { tail, receipts, texts, checkpointSize }] of taken.entries()) {
       const conflict = outcomes[i];
-      if (conflict && conflict.actualSize < conflict.expectedSeq && !tail.fenced) {
-        // A gap: an earlier commit of ours failed. Send these again after it.
+      if (conflict && tail.fenced) {
+        // Handed over already: what else it had in flight is dropped with it (the store wrote none of it, since none of it links).
+        this.#opts.logger.info({ ledger: tail.ledger, code: conflict.code, expectedSeq: conflict.expectedSeq, receipts: receipts.length }, "a commit in flight behind a refused one was refused too; dropped");
+        continue;
+      }
+      if (conflict && !(conflict instanceof ChainConflictError) && conflict.actualSize < conflict.expectedSeq) {
+        // A gap: an earlier commit of ours did not land (the store failed). Send these again after it.
         this.#requeue(tail, receipts, texts);
         continue;
       }
       if (conflict) {
+        // Another writer appended, or these do not link to what is stored: the chain this writer holds is not the
+        // ledger's. Nothing after this is sent on top of it; the ledger is handed over once, to be rebuilt.
         tail.fenced = conflict;
-        this.#opts.logger.error({ ledger: tail.ledger, err: conflict }, "another writer appended to this ledger; it must be rebuilt");
+        this.#opts.logger.error({ ledger: tail.ledger, err: conflict }, "the stored ledger is not the chain this writer holds (another writer appended); it must be rebuilt");
         for (const w of tail.waiters.splice(0)) w.fail(conflict);
         // A tail already released (its ledger is being rebuilt) says nothing about the ledger now.
         if (this.#tails.get(tail.ledger) === tail) this.#opts.onFenced?.(tail.ledger, conflict);

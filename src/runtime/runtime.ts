@@ -15,13 +15,16 @@ import { MerkleFrontier } from "../ledger/merkle.ts";
 import { PLATFORM_LEDGER, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
 import { PolicyCatalog } from "../policy/registry.ts";
 import { PolicyRollout } from "../policy/rollout.ts";
-import { systemClock, type AlertSink, type ArchiveStore, type Clock, type LedgerStore, type PolicyRegistry, type SignalChannels } from "../ports.ts";
+import { systemClock, type AlertSink, type ArchiveStore, type Clock, type DeliveryLog, type LedgerStore, type PolicyRegistry, type SignalChannels, type TenantTokenStore } from "../ports.ts";
 import { GovernorHost, type SignalInput } from "./governor-host.ts";
 import { builtinHandlers, type ActionHandler } from "./handlers.ts";
 import { HealthMonitor } from "./health.ts";
 import { LedgerWriter } from "./ledger-writer.ts";
+import { createMemoryDeliveryLog } from "./memory-delivery-log.ts";
+import { createMemoryTokenStore } from "./memory-token-store.ts";
 import { startMemoryReclaimer } from "./memory-reclaimer.ts";
 import { drainSpool, FileSpool } from "./spool.ts";
+import { TenantTokens } from "./tenant-tokens.ts";
 
 export interface RuntimeDeps {
   readonly config: Config;
@@ -31,6 +34,10 @@ export interface RuntimeDeps {
   readonly channels: SignalChannels;
   /** Every pushed policy version (embedded: a directory; GCP: a bucket). */
   readonly policyRegistry: PolicyRegistry;
+  /** Marketplace deliveries seen, in the ledger store's backend; in memory when absent (a runtime built by hand). */
+  readonly deliveries?: DeliveryLog;
+  /** Tenant tokens, in the ledger store's backend; in memory when absent (a runtime built by hand). */
+  readonly tokenStore?: TenantTokenStore;
   readonly logger: Logger;
   readonly clock?: Clock;
   readonly alerts?: AlertSink;
@@ -58,6 +65,9 @@ export class Runtime {
   readonly clock: Clock;
   readonly channels: SignalChannels;
   readonly credentials: Credentials;
+  readonly deliveries: DeliveryLog;
+  /** Every tenant's bearer tokens: issued, verified, revoked (with receipts on the tenant's ledger). */
+  readonly tokens: TenantTokens;
   readonly #deps: RuntimeDeps;
   readonly #newId: () => string;
   #accepting = false;
@@ -72,6 +82,7 @@ export class Runtime {
     this.clock = deps.clock ?? systemClock;
     this.channels = deps.channels;
     this.credentials = deps.credentials;
+    this.deliveries = deps.deliveries ?? createMemoryDeliveryLog();
     this.#newId = createUuidV7Source(() => this.clock.now());
     const alerts = deps.alerts ?? createLogAlertSink(deps.logger);
     this.alerts = alerts;
@@ -101,6 +112,28 @@ export class Runtime {
       deleteChannel: (ledger) => this.channels.delete(ledger),
       held: () => this.health.degraded,
       onConcurrency: (account, concurrency) => this.channels.tune?.(account, concurrency),
+      signalDurableMs: deps.config.signalDurableMs,
+      // A tenant taken out of service, and back, is written on the platform ledger: it names the tenant, never its data.
+      onQuarantined: (tenant, code, reason) =>
+        this.#sealPlatformQuietly({ operation: "tenant_quarantined", status: "failure", duration_ms: 0, tenant, code, reason }),
+      onRestored: (tenant, trigger, downtimeMs, refused) =>
+        this.#sealPlatformQuietly({
+          operation: "tenant_restored",
+          status: "success",
+          duration_ms: Math.round(downtimeMs),
+          tenant,
+          trigger,
+          downtime_seconds: Math.round(downtimeMs / 1000),
+          actions_refused: refused,
+        }),
+    });
+    this.tokens = new TenantTokens({
+      store: deps.tokenStore ?? createMemoryTokenStore(),
+      record: (account, draft) => this.host.record(account, draft),
+      stateOf: (account) => this.host.status(account)?.state,
+      clock: this.clock,
+      logger: deps.logger,
+      alerts,
     });
     this.health = new HealthMonitor({
       store: deps.store,
@@ -160,12 +193,23 @@ export class Runtime {
       const s = this.host.status(account);
       if (s !== undefined && s.state !== "decommissioned" && s.state !== "new") await this.channels.create(account);
     }
+    const tokens = await this.tokens.start();
+    if (tokens.revoked > 0) this.logger.info(tokens, "tenant tokens of decommissioned tenants revoked at start");
     if (dirExists && this.config.policyWatch) this.policies.watch(dir);
     this.health.start();
     this.#startScaler();
     this.#reclaimer = startMemoryReclaimer({ clock: this.clock, quietMs: this.config.memoryReclaimMs, youngQuietMs: this.config.youngGcMs, activity: () => this.writer.sealedTotal, logger: this.logger });
     this.#accepting = true;
     return { ...rebuilt, policies: this.catalog.skus().length, spooledReceipts: drained.receipts };
+  }
+
+  /** Seals a receipt on the platform ledger from a path that must not throw (it is logged if it cannot be written). */
+  #sealPlatformQuietly(draft: ReceiptDraft): void {
+    try {
+      this.writer.seal(PLATFORM_LEDGER as LedgerId, draft);
+    } catch (err) {
+      this.logger.error({ err, operation: draft.operation }, "platform receipt could not be written");
+    }
   }
 
   /** Records a receipt on the platform ledger and waits until it is durable. */
@@ -212,7 +256,7 @@ export class Runtime {
       throw err;
     }
     if (reply.kind !== "unavailable") return "ack";
-    if (reply.reason === "degraded" || reply.reason === "decommissioning") return "nack";
+    if (reply.reason === "degraded" || reply.reason === "decommissioning" || reply.reason === "quarantined" || reply.reason === "not_durable") return "nack";
     this.logger.warn({ account, message_id: messageId, signal_id: signal.signal_id, reason: reply.reason }, "signal for a tenant that takes none; dropped");
     return "ack";
   }
@@ -274,6 +318,8 @@ export class Runtime {
     this.#reclaimer?.stop();
     await this.host.stop({ drainMs: this.config.shutdownDrainMs });
     await this.spool.close();
+    await this.deliveries.close();
+    await this.tokens.stop();
     await this.store.close();
   }
 

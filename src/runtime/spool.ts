@@ -15,7 +15,7 @@ export interface SpoolEntry {
   readonly receipt: Receipt;
 }
 
-/** An append-only file of JSON lines, one receipt each; every append is fsynced before it resolves. */
+/** An append-only file of JSON lines, one receipt each (mode 0600); every append is fsynced before it resolves. */
 export class FileSpool {
   readonly path: string;
   #fh: FileHandle | null = null;
@@ -33,8 +33,8 @@ export class FileSpool {
   async append(entries: readonly SpoolEntry[]): Promise<void> {
     if (entries.length === 0) return;
     if (this.#fh === null) {
-      await mkdir(dirname(this.path), { recursive: true });
-      this.#fh = await open(this.path, "a");
+      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+      this.#fh = await open(this.path, "a", 0o600);
     }
     let text = "";
     for (const e of entries) text += `${JSON.stringify({ ledger: e.ledger, receipt: e.receipt })}\n`;
@@ -72,7 +72,7 @@ export class FileSpool {
 
   /** Empties the spool (after its receipts are durable in the store). */
   async clear(): Promise<void> {
-    const fh = this.#fh ?? (await open(this.path, "a").catch(() => null));
+    const fh = this.#fh ?? (await open(this.path, "a", 0o600).catch(() => null));
     if (fh === null) return;
     await fh.truncate(0);
     await fh.datasync();

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { genesisHash, sealReceipt, uuidV7 } from "../../src/ledger/hash.ts";
 import type { LedgerId, Receipt, ReceiptDraft } from "../../src/ledger/receipt.ts";
-import { SeqConflictError, type LedgerStore } from "../../src/ports.ts";
+import { ChainConflictError, SeqConflictError, type LedgerStore } from "../../src/ports.ts";
 
 export interface StoreUnderTest {
   readonly store: LedgerStore;
@@ -15,23 +15,23 @@ export interface StoreUnderTest {
 }
 
 let counter = 0;
-const draft = (i: number): ReceiptDraft => ({
+const draft = (i: number, reason = "contract receipt"): ReceiptDraft => ({
   operation: "action_refused",
   status: "refused",
   duration_ms: i % 7,
   signal_id: `sig-${i}`,
   action: "noop",
   code: "not_permitted",
-  reason: `contract receipt ${i}`,
+  reason: `${reason} ${i}`,
 });
 
-/** `n` receipts continuing a ledger from `after` (the last receipt) or from its start. */
-export function chain(ledger: string, n: number, after?: Receipt): Receipt[] {
+/** `n` receipts continuing a ledger from `after` (the last receipt) or from its start; another `reason` makes another chain. */
+export function chain(ledger: string, n: number, after?: Receipt, reason?: string): Receipt[] {
   const out: Receipt[] = [];
   let prev = after;
   for (let i = 0; i < n; i++) {
     const seq = prev === undefined ? 0 : prev.seq + 1;
-    const r = sealReceipt(draft(seq), {
+    const r = sealReceipt(draft(seq, reason), {
       ledger,
       seq,
       prevHash: prev?.hash ?? genesisHash(ledger),
@@ -115,6 +115,87 @@ export function describeLedgerStoreContract(name: string, factory: () => Promise
       await expect(store.append({ ledger: L("other"), expectedSeq: 0, receipts: receipts.slice(0, 1) })).rejects.toMatchObject({ code: "LEDGER_BATCH_INVALID" });
       await expect(store.append({ ledger, expectedSeq: 0, receipts: receipts.slice(0, 2), texts: [JSON.stringify(receipts[0])] })).rejects.toMatchObject({ code: "LEDGER_BATCH_INVALID" });
       expect((await store.head(ledger)).size).toBe(0);
+    });
+
+    it("refuses a batch whose first prev_hash is not the stored hash before it, or not the genesis hash, and writes nothing of it", async () => {
+      const ledger = L("link-first");
+      const receipts = chain(ledger, 6);
+      // Another writer's chain from seq 3 on: the right size, the wrong predecessor.
+      const other = chain(ledger, 3, { ...receipts[2]!, hash: "f".repeat(64) });
+      await store.append({ ledger, expectedSeq: 0, receipts: receipts.slice(0, 3) });
+      const err = await store.append({ ledger, expectedSeq: 3, receipts: other }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ChainConflictError);
+      // A kind of seq conflict: a writer that knows only those stops writing the ledger.
+      expect(err).toBeInstanceOf(SeqConflictError);
+      expect(err).toMatchObject({ code: "LEDGER_CHAIN_CONFLICT", ledger, expectedSeq: 3, actualSize: 3 });
+      expect(await store.read(ledger, 0, 10)).toEqual(receipts.slice(0, 3));
+
+      const fresh = L("link-genesis");
+      const notGenesis = chain(fresh, 2, { ...receipts[0]!, seq: -1 });
+      expect(notGenesis[0]!.seq).toBe(0);
+      await expect(store.append({ ledger: fresh, expectedSeq: 0, receipts: notGenesis })).rejects.toMatchObject({ code: "LEDGER_CHAIN_CONFLICT", actualSize: 0 });
+      expect((await store.head(fresh)).size).toBe(0);
+      expect(await store.listLedgers()).not.toContain(fresh);
+      // The right chain still goes on from where it is.
+      await store.append({ ledger, expectedSeq: 3, receipts: receipts.slice(3) });
+      expect(await store.read(ledger, 0, 10)).toEqual(receipts);
+    });
+
+    it("refuses a batch whose receipts do not link to one another, alone: the other batches of the call commit", async () => {
+      const ledger = L("link-inside");
+      const good = L("link-inside-other");
+      const receipts = chain(ledger, 5);
+      const others = chain(good, 2);
+      await store.append({ ledger, expectedSeq: 0, receipts: receipts.slice(0, 2) });
+      const tampered = receipts.slice(2).map((r, i) => (i === 1 ? { ...r, prev_hash: "0".repeat(64) } : r));
+      const outcomes = await store.appendMany([
+        { ledger, expectedSeq: 2, receipts: tampered },
+        { ledger: good, expectedSeq: 0, receipts: others },
+      ]);
+      expect(outcomes[0]).toBeInstanceOf(ChainConflictError);
+      expect(outcomes[0]).toMatchObject({ code: "LEDGER_CHAIN_CONFLICT", expectedSeq: 2, actualSize: 2 });
+      expect(outcomes[1]).toBeNull();
+      expect(await store.read(ledger, 0, 10)).toEqual(receipts.slice(0, 2));
+      expect(await store.read(good, 0, 10)).toEqual(others);
+    });
+
+    it("stores a checkpoint-only batch only over the chain it names", async () => {
+      const ledger = L("link-checkpoint");
+      const receipts = chain(ledger, 3);
+      await store.append({ ledger, expectedSeq: 0, receipts });
+      const err = await store.append({ ledger, expectedSeq: 3, receipts: [], prevHash: "e".repeat(64), checkpoint: { size: 3, root: "b3RoZXI=", note: "other\n" } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ChainConflictError);
+      expect(await store.latestCheckpoint(ledger)).toBeNull();
+      await store.append({ ledger, expectedSeq: 3, receipts: [], prevHash: receipts[2]!.hash, checkpoint: { size: 3, root: "cm9vdA==", note: "mine\n" } });
+      expect(await store.latestCheckpoint(ledger)).toEqual({ size: 3, root: "cm9vdA==", note: "mine\n" });
+    });
+
+    it("of a writer's two commits in flight, refuses the second too when another writer won the first's seqs (it does not link)", async () => {
+      const other = t.second === undefined ? store : await t.second();
+      try {
+        // In flight together (sent before either answered), and the second sent after the first was refused.
+        for (const together of [true, false]) {
+          const ledger = L(together ? "in-flight" : "in-flight-after");
+          const mine = chain(ledger, 16);
+          await store.append({ ledger, expectedSeq: 0, receipts: mine.slice(0, 10) });
+          // The other writer appends 10-12 first, from the same head.
+          const theirs = chain(ledger, 3, mine[9], "the other writer");
+          await other.append({ ledger, expectedSeq: 10, receipts: theirs });
+          // This writer had 10-12 and 13-15 under way at once: 13 is the size now, but 13 does not link to the stored 12.
+          const first = store.appendMany([{ ledger, expectedSeq: 10, receipts: mine.slice(10, 13) }]);
+          if (!together) await first;
+          const second = store.appendMany([{ ledger, expectedSeq: 13, receipts: mine.slice(13, 16) }]);
+          const [[a], [b]] = await Promise.all([first, second]);
+          expect(a).toBeInstanceOf(SeqConflictError);
+          expect(a).toMatchObject({ code: "LEDGER_SEQ_CONFLICT", expectedSeq: 10, actualSize: 13 });
+          expect(b).toBeInstanceOf(ChainConflictError);
+          expect(b).toMatchObject({ code: "LEDGER_CHAIN_CONFLICT", expectedSeq: 13, actualSize: 13 });
+          const stored = await store.read(ledger, 0, 100);
+          expect(stored).toEqual([...mine.slice(0, 10), ...theirs]);
+        }
+      } finally {
+        if (other !== store) await other.close();
+      }
     });
 
     it("lets exactly one of two concurrent writers win the same seq", async () => {

@@ -77,7 +77,13 @@ const push = (doc: unknown, query = "", headers: Record<string, string> = {}) =>
 const json = async (res: Response) => (await res.json()) as Doc;
 const versionOf = async (account: string) => (await json(await svc.request("GET", `/v1/tenants/${account}`, { token: svc.credentials.tokens.operator })))["policy_version"];
 const platform = () => readLedger(svc, "_platform");
-const signal = (account: string, id: string, action: string) => svc.request("POST", `/v1/tenants/${account}/signals`, { token: svc.credentials.tokens.tenant, body: { signal_id: id, action } });
+/** Each tenant's own token, issued on first use. */
+const tenantTokens = new Map<string, string>();
+const signal = async (account: string, id: string, action: string) => {
+  let token = tenantTokens.get(account);
+  if (token === undefined) tenantTokens.set(account, (token = await svc.tenantToken(account)));
+  return svc.request("POST", `/v1/tenants/${account}/signals`, { token, body: { signal_id: id, action } });
+};
 
 /** Runs the CLI against the service with the gitops token. */
 function cli(...args: string[]) {
@@ -226,7 +232,7 @@ describe("policy push, end to end", () => {
 
   it("refuses bad requests: no token, the wrong scope, invalid JSON", async () => {
     expect((await svc.request("POST", "/v1/policies", { token: null, body: shop("9.0.0") })).status).toBe(401);
-    const scope = await svc.request("POST", "/v1/policies", { token: svc.credentials.tokens.tenant, body: shop("9.0.0") });
+    const scope = await svc.request("POST", "/v1/policies", { token: svc.credentials.tokens.auditor, body: shop("9.0.0") });
     expect(scope.status).toBe(403);
     expect((await json(scope))["error"].code).toBe("AUTH_SCOPE_FORBIDDEN");
     const bad = await svc.request("POST", "/v1/policies", { token: gitops(), body: '{"sku_id": ' });

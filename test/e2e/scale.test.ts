@@ -73,14 +73,15 @@ describe("operator scale", () => {
     expect((await json(await scale("sc-op", { concurrency: "2" })))["error"].code).toBe("BODY_INVALID");
     expect((await json(await scale("sc-op", { concurrency: 2, extra: 1 })))["error"].code).toBe("BODY_INVALID");
     expect((await scale("nobody", { concurrency: 2 })).status).toBe(404);
-    expect((await scale("sc-op", { concurrency: 2 }, svc.credentials.tokens.tenant)).status).toBe(403);
+    expect((await scale("sc-op", { concurrency: 2 }, await svc.tenantToken("sc-op"))).status).toBe(403);
   });
 });
 
 describe("the scaler on real lag", () => {
   it("adds a slot when the queue passes the policy's threshold", async () => {
+    const token = await svc.tenantToken("sc-lag");
     for (let i = 0; i < 4; i++) {
-      const res = await svc.request("POST", "/v1/tenants/sc-lag/signals", { token: svc.credentials.tokens.tenant, body: { signal_id: `lag-${i}`, action: "wait" } });
+      const res = await svc.request("POST", "/v1/tenants/sc-lag/signals", { token, body: { signal_id: `lag-${i}`, action: "wait" } });
       expect(res.status).toBe(202);
     }
     await eventually(async () => (await readLedger(svc, "sc-lag")).some((r) => r["operation"] === "governor_scaled"), "a scale decision", 5_000);

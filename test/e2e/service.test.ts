@@ -25,7 +25,16 @@ afterAll(async () => {
 /** Marketplace events signed with the first active secret unless a test says otherwise. */
 const hook = (event: unknown, options: Parameters<Service["webhook"]>[1] = {}) => svc.webhook(event, { secret: SECRET_A, ...options });
 const json = async (res: Response) => (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } };
-const signal = (account: string, body: unknown, token = svc.credentials.tokens.tenant) => svc.request("POST", `/v1/tenants/${account}/signals`, { token, body });
+/** Each tenant's own token, issued on first use. */
+const tenantTokens = new Map<string, string>();
+async function tenantToken(account: string): Promise<string> {
+  let token = tenantTokens.get(account);
+  if (token === undefined) tenantTokens.set(account, (token = await svc.tenantToken(account)));
+  return token;
+}
+/** A signal with the tenant's own token (or the one given). */
+const signal = async (account: string, body: unknown, token?: string) =>
+  svc.request("POST", `/v1/tenants/${account}/signals`, { token: token ?? (await tenantToken(account)), body });
 
 describe("the tenant lifecycle, end to end", () => {
   it("provision → signal → status → cancel → export verifies offline", async () => {
@@ -54,14 +63,26 @@ describe("the tenant lifecycle, end to end", () => {
     expect(cancelled.status).toBe(200);
     expect(await json(cancelled)).toMatchObject({ state: "decommissioned", receipt: { operation: "decommission_complete" } });
 
-    const late = await signal("acme", { signal_id: "order-2", action: "noop" });
+    // Its token was revoked with it; an admin token still reaches it, and it takes nothing.
+    const revoked = await signal("acme", { signal_id: "order-2", action: "noop" });
+    expect(revoked.status).toBe(401);
+    const late = await signal("acme", { signal_id: "order-2", action: "noop" }, svc.credentials.tokens.admin);
     expect(late.status).toBe(409);
     expect((await json(late)).error?.code).toBe("TENANT_UNAVAILABLE");
 
     const ledger = await readLedger(svc, "acme");
-    expect(ledger.map((r) => r["operation"])).toEqual(["entitlement_active", "action_started", "action_complete", "decommission_start", "decommission_complete"]);
-    const complete = ledger[4]!;
-    expect(complete["receipt_count"]).toBe(4);
+    expect(ledger.map((r) => r["operation"])).toEqual([
+      "entitlement_active",
+      "tenant_token_issued",
+      "action_started",
+      "action_complete",
+      "tenant_token_revoked",
+      "decommission_start",
+      "decommission_complete",
+    ]);
+    expect(ledger[4]).toMatchObject({ token_id: ledger[1]!["token_id"], by: "governor", reason: "decommissioned" });
+    const complete = ledger[6]!;
+    expect(complete["receipt_count"]).toBe(6);
     expect(statSync(new URL(complete["archive_uri"] as string)).size).toBe(complete["archive_bytes"]);
 
     const exported = await svc.request("GET", "/v1/tenants/acme/export", { token: svc.credentials.tokens.auditor });
@@ -70,12 +91,12 @@ describe("the tenant lifecycle, end to end", () => {
     writeFileSync(archive, Buffer.from(await exported.arrayBuffer()));
     const keys = (await (await svc.request("GET", "/.well-known/governor/keys", { token: null })).text()).trim();
     const verdict = await exec(process.execPath, [cliPath, "verify", archive, "--key", keys]);
-    expect(verdict.stdout).toMatch(/^valid: ledger acme, 5 receipts/);
+    expect(verdict.stdout).toMatch(/^valid: ledger acme, 7 receipts/);
 
     // Subscribing again gives a new governor on the same ledger.
     const again2 = await hook(entitlementEvent("ENTITLEMENT_ACTIVE", "acme", { entitlementId: "ent-acme-2" }));
     expect(again2.status).toBe(201);
-    expect((await readLedger(svc, "acme")).at(-1)).toMatchObject({ operation: "entitlement_active", seq: 5, entitlement_id: "ent-acme-2" });
+    expect((await readLedger(svc, "acme")).at(-1)).toMatchObject({ operation: "entitlement_active", seq: 7, entitlement_id: "ent-acme-2" });
   });
 
   it("changes a plan and applies the new plan's quotas", async () => {
@@ -172,12 +193,13 @@ describe("bad input: each a clear 4xx with a stable code, and nothing changed", 
     expect(plan.status).toBe(422);
     expect((await json(plan)).error?.message).toMatch(/no plan "platinum"; its plans: starter, bench/);
     expect((await readLedger(svc, "noplan")).map((r) => r["operation"])).toEqual(["entitlement_failed"]);
-    const s = await signal("noplan", { signal_id: "x", action: "noop" });
+    expect((await svc.request("POST", "/v1/tenants/noplan/tokens")).status).toBe(404);
+    const s = await signal("noplan", { signal_id: "x", action: "noop" }, svc.credentials.tokens.admin);
     expect(s.status).toBe(404);
   });
 
   it("a signal to an unknown tenant → 404 TENANT_UNKNOWN", async () => {
-    const res = await signal("ghost", { signal_id: "s", action: "noop" });
+    const res = await signal("ghost", { signal_id: "s", action: "noop" }, svc.credentials.tokens.admin);
     expect(res.status).toBe(404);
     expect((await json(res)).error?.code).toBe("TENANT_UNKNOWN");
   });
@@ -196,7 +218,7 @@ describe("bad input: each a clear 4xx with a stable code, and nothing changed", 
     const wrong = await svc.request("GET", "/v1/tenants/replan", { token: "gov_operator_nope" });
     expect(wrong.status).toBe(401);
     expect((await json(wrong)).error?.code).toBe("AUTH_TOKEN_INVALID");
-    const scope = await svc.request("GET", "/v1/tenants/replan", { token: svc.credentials.tokens.tenant });
+    const scope = await svc.request("GET", "/v1/tenants/replan", { token: await tenantToken("replan") });
     expect(scope.status).toBe(403);
     expect((await json(scope)).error?.code).toBe("AUTH_SCOPE_FORBIDDEN");
     const auditor = await svc.request("POST", "/v1/tenants/replan/signals", { token: svc.credentials.tokens.auditor, body: { signal_id: "a", action: "noop" } });
@@ -226,7 +248,7 @@ describe("operations", () => {
   it("shuts down on SIGTERM: exit 0, with everything checkpointed", async () => {
     const own = await startService();
     expect((await own.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", "term"))).status).toBe(201);
-    expect((await own.request("POST", "/v1/tenants/term/signals", { token: own.credentials.tokens.tenant, body: { signal_id: "t1", action: "noop" } })).status).toBe(202);
+    expect((await own.request("POST", "/v1/tenants/term/signals", { token: await own.tenantToken("term"), body: { signal_id: "t1", action: "noop" } })).status).toBe(202);
     own.proc.kill("SIGTERM");
     const { code } = await own.exited;
     expect(code).toBe(0);

@@ -68,9 +68,11 @@ describe("a SIGKILLed runtime", () => {
     service = await startService({ policiesDir: policies });
     const dataDir = service.dataDir;
     const tenants = ["t-a", "t-b", "t-c", "t-d"];
+    const tokens = new Map<string, string>();
     for (const t of tenants) {
       const res = await service.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", t, { sku: "faulty", plan: "small" }));
       expect(res.status).toBe(201);
+      tokens.set(t, await service.tenantToken(t));
     }
 
     // 240 signals; the process is killed once about half are answered.
@@ -83,7 +85,7 @@ describe("a SIGKILLed runtime", () => {
       const signal = `sig-${i}`;
       sent.push({ account, signal });
       return first
-        .request("POST", `/v1/tenants/${account}/signals`, { token: first.credentials.tokens.tenant, body: { signal_id: signal, action: "work", params: {} } })
+        .request("POST", `/v1/tenants/${account}/signals`, { token: tokens.get(account)!, body: { signal_id: signal, action: "work", params: {} } })
         .then(async (res) => {
           answered++;
           if (res.status === 202) accepted.set(signal, { account, actionId: ((await res.json()) as { action_id: string }).action_id });

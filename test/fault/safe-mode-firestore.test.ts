@@ -60,7 +60,8 @@ describe("safe mode on a suspended Firestore", () => {
     const s = svc;
     const tenant = `sm-fs-${randomUUID().slice(0, 8)}`;
     expect((await s.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", tenant))).status).toBe(201);
-    const signal = (id: string) => s.request("POST", `/v1/tenants/${tenant}/signals`, { token: s.credentials.tokens.tenant, body: { signal_id: id, action: "noop" } });
+    const token = await s.tenantToken(tenant);
+    const signal = (id: string) => s.request("POST", `/v1/tenants/${tenant}/signals`, { token, body: { signal_id: id, action: "noop" } });
     expect((await signal("before")).status).toBe(202);
     const ready = async () => (await s.request("GET", "/readyz", { token: null })).status;
 

@@ -20,6 +20,8 @@ const env = {
   GOVERNOR_PROBE_DEADLINE_MS: String(DEADLINE),
   GOVERNOR_PROBE_FAILURES: String(FAILURES),
   GOVERNOR_RETRY_AFTER_S: "7",
+  // The signal taken before safe mode is declared waits for the spool here (the 503 at the admission deadline has its own test).
+  GOVERNOR_SIGNAL_DURABLE_MS: "60000",
 };
 
 /** The tenants' action endpoint: answers after 600 ms, and notes when each action arrived. */
@@ -82,7 +84,8 @@ describe("safe mode on a locked SQLite store", () => {
   it("detects, refuses explicitly, spools, recovers in order, and loses nothing", async () => {
     const s = await start({ policiesDir: policies, env });
     expect((await s.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", "sm-1", { sku: "fragile", plan: "basic" }))).status).toBe(201);
-    const signal = (id: string) => s.request("POST", "/v1/tenants/sm-1/signals", { token: s.credentials.tokens.tenant, body: { signal_id: id, action: "work" } });
+    const token = await s.tenantToken("sm-1");
+    const signal = (id: string) => s.request("POST", "/v1/tenants/sm-1/signals", { token, body: { signal_id: id, action: "work" } });
 
     // Actions in flight when the store fails: their outcomes must be spooled.
     const accepted: string[] = [];
@@ -159,12 +162,32 @@ describe("safe mode on a locked SQLite store", () => {
     expect((await signal("after-1")).status).toBe(202);
   }, 60_000);
 
+  it("before safe mode is declared, a signal that cannot be made durable in time gets 503 SIGNAL_NOT_DURABLE at once; a repeat later returns its outcome", async () => {
+    // Probes far apart: safe mode is not declared while the lock is held.
+    const s = await start({ policiesDir: policies, env: { ...env, GOVERNOR_HEALTH_INTERVAL_MS: "600000", GOVERNOR_SIGNAL_DURABLE_MS: "300" } });
+    expect((await s.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", "sm-3", { sku: "fragile", plan: "basic" }))).status).toBe(201);
+    const token = await s.tenantToken("sm-3");
+    const signal = () => s.request("POST", "/v1/tenants/sm-3/signals", { token, body: { signal_id: "slow-1", action: "work" } });
+    const lock = await holdWriteLock(join(s.dataDir, "ledger.sqlite"));
+    const refused = await signal();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("7");
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("SIGNAL_NOT_DURABLE");
+    expect((await health(s)).body.safe_mode).toBe(false);
+    await lock.release();
+    // The store answers again: the receipt lands, and the repeat returns the first outcome.
+    await eventually(async () => (await signal()).status === 200, "the repeat to return the signal's outcome", 15_000);
+    const ledger = await readLedger(s, "sm-3");
+    expect(ledger.filter((r) => r["signal_id"] === "slow-1" && (r["operation"] === "action_started" || r["operation"] === "action_queued"))).toHaveLength(1);
+  }, 60_000);
+
   it("a crash while degraded loses nothing: the spool is drained first on restart", async () => {
     const first = await start({ policiesDir: policies, env });
     expect((await first.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", "sm-2", { sku: "fragile", plan: "basic" }))).status).toBe(201);
     const accepted: string[] = [];
+    const token = await first.tenantToken("sm-2");
     for (let i = 0; i < 3; i++) {
-      const res = await first.request("POST", "/v1/tenants/sm-2/signals", { token: first.credentials.tokens.tenant, body: { signal_id: `k-${i}`, action: "work" } });
+      const res = await first.request("POST", "/v1/tenants/sm-2/signals", { token, body: { signal_id: `k-${i}`, action: "work" } });
       expect(res.status).toBe(202);
       accepted.push(`k-${i}`);
     }

@@ -96,6 +96,21 @@ describe("Pub/Sub signal channels", () => {
     expect(exists).toBe(false);
   });
 
+  it("takes a signal's tenant from the topic it arrived on, never from the message: an account field is refused, an account attribute ignored", async () => {
+    const [a, b] = [account(), account()];
+    const { c, seen, undeliverable } = channels();
+    await c.create(a);
+    await c.create(b);
+    // On A's topic, a message naming B in its data: not a signal (the schema is closed), so nothing reaches B or A.
+    await publish(a, { signal_id: "claims-b", action: "noop", params: {}, account_id: b });
+    // On A's topic, a signal with attributes naming B: it is A's.
+    await pubsub.topic(topicName(a)).publishMessage({ data: Buffer.from(JSON.stringify({ signal_id: "attr-b", action: "noop" })), attributes: { account_id: b, tenant: b } });
+    await until(() => seen.length === 1 && undeliverable.length >= 1, "the signal and the refusal");
+    expect(seen.map((x) => [x.account, x.signal.signal_id])).toEqual([[a, "attr-b"]]);
+    expect(undeliverable[0]!.reason).toMatch(/not a signal.*account_id/);
+    expect(seen.some((x) => x.account === b)).toBe(false);
+  });
+
   it("delivers a nacked signal again", async () => {
     const acct = account();
     let calls = 0;

@@ -4,6 +4,7 @@
  * are signed with the `standardwebhooks` library, as a marketplace would.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,7 +39,7 @@ export function scratchDir(prefix: string): string {
 export const cliPath = join(repoRoot, "src/cli/main.ts");
 
 export interface ServiceCredentials {
-  tokens: Record<"admin" | "operator" | "auditor" | "gitops" | "tenant", string>;
+  tokens: Record<"admin" | "operator" | "auditor" | "gitops", string>;
   webhook_secrets: string[];
 }
 
@@ -51,6 +52,8 @@ export interface Service {
   readonly logs: string[];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   request(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  /** Issues a token of the tenant (operator API, admin token) and resolves with it. */
+  tenantToken(account: string): Promise<string>;
   /** Sends a marketplace event signed with the first webhook secret (or the one given). */
   webhook(event: unknown, options?: { id?: string; timestamp?: Date; secret?: string }): Promise<Response>;
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -145,6 +148,11 @@ export async function startService(options: StartOptions = {}): Promise<Service>
       }
       return fetch(`${url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
     },
+    async tenantToken(account) {
+      const res = await service.request("POST", `/v1/tenants/${encodeURIComponent(account)}/tokens`);
+      if (res.status !== 201) throw new Error(`token for ${account}: HTTP ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { token: string }).token;
+    },
     webhook(event, o = {}) {
       const payload = JSON.stringify(event);
       const id = o.id ?? `msg_${randomUUID()}`;
@@ -168,6 +176,33 @@ export async function startService(options: StartOptions = {}): Promise<Service>
     },
   };
   return service;
+}
+
+/**
+ * Sends a request that declares a body of `declaredBytes` in Content-Length
+ * and writes only its first bytes: the server refuses an over-limit body from
+ * the header alone. (Writing a body larger than the socket's buffers races
+ * the server closing the connection after its 413: the client may see EPIPE
+ * instead of the answer.)
+ */
+export function requestDeclaringLength(service: Service, method: string, path: string, options: { token: string; declaredBytes: number }): Promise<{ status: number; body: string }> {
+  return new Promise((resolveAnswer, reject) => {
+    const req = httpRequest(`${service.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${options.token}`, "content-type": "application/json", "content-length": String(options.declaredBytes) },
+    });
+    req.on("response", (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => {
+        resolveAnswer({ status: res.statusCode ?? 0, body });
+        req.destroy();
+      });
+    });
+    req.on("error", reject);
+    req.write('{"sku_id":"');
+  });
 }
 
 /** A marketplace event body. */

@@ -6,6 +6,8 @@ export async function holdWriteLock(path: string): Promise<{ release(): Promise<
   const script = `
     import { DatabaseSync } from "node:sqlite";
     const db = new DatabaseSync(${JSON.stringify(path)});
+    // The service may be committing at this instant: wait for its transaction instead of failing with SQLITE_BUSY.
+    db.exec("PRAGMA busy_timeout = 10000");
     db.exec("BEGIN IMMEDIATE");
     process.stdout.write("locked\\n");
     setInterval(() => {}, 60_000);

@@ -30,6 +30,8 @@ interface Runtime {
   readonly host: GovernorHost;
   readonly writer: LedgerWriter;
   readonly fenced: string[];
+  /** The code of each conflict that fenced a ledger. */
+  readonly codes: string[];
 }
 
 function runtime(name: string, store: LedgerStore): Runtime {
@@ -38,6 +40,7 @@ function runtime(name: string, store: LedgerStore): Runtime {
   catalog.add(policy);
   const newId = createUuidV7Source(() => Date.now());
   const fenced: string[] = [];
+  const codes: string[] = [];
   let host: GovernorHost | undefined;
   const writer = new LedgerWriter({
     store,
@@ -48,18 +51,50 @@ function runtime(name: string, store: LedgerStore): Runtime {
     logger,
     onFenced: (ledger, err) => {
       fenced.push(ledger);
+      codes.push(err.code);
       host?.recoverFenced(ledger, err);
     },
   });
   host = new GovernorHost({ store, writer, clock: systemClock, newId, handlers: builtinHandlers, resolvePolicy: catalog.resolve, alerts: { alert: () => {} }, logger });
-  return { name, host, writer, fenced };
+  return { name, host, writer, fenced, codes };
 }
 
 
+/**
+ * The store as one side sees it, its commits held back a random 0..maxMs
+ * each (in flight together, as the writer keeps them): the other side's
+ * commits land between them.
+ */
+export function withLaggingCommits(store: LedgerStore, maxMs: number): LedgerStore {
+  const lag = () => new Promise((r) => setTimeout(r, Math.floor(Math.random() * maxMs)));
+  return Object.assign(Object.create(store) as LedgerStore, {
+    commitsInFlight: Math.max(3, store.commitsInFlight ?? 2),
+    appendMany: async (batches: Parameters<LedgerStore["appendMany"]>[0]) => {
+      await lag();
+      return store.appendMany(batches);
+    },
+  });
+}
+
+export interface TwoWritersOptions {
+  readonly signals?: number;
+  /** Hold each side's commits back up to this long: their commits in flight interleave. */
+  readonly interleaveMs?: number;
+  /** Told what happened once every check passed. */
+  readonly report?: (report: TwoWritersReport) => void;
+}
+
+/** What happened: how often each side lost and why (the conflicts' codes). */
+export interface TwoWritersReport {
+  readonly receipts: number;
+  readonly fenced: Record<string, string[]>;
+}
+
 /** Runs the scenario on two store instances opened on the same data; resolves once every check passed. */
-export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerStore, ledger: LedgerId, signals = 40): Promise<void> {
-  const a = runtime("a", storeA);
-  const b = runtime("b", storeB);
+export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerStore, ledger: LedgerId, options: TwoWritersOptions | number = {}): Promise<void> {
+  const { signals = 40, interleaveMs, report } = typeof options === "number" ? { signals: options } : options;
+  const a = runtime("a", interleaveMs === undefined ? storeA : withLaggingCommits(storeA, interleaveMs));
+  const b = runtime("b", interleaveMs === undefined ? storeB : withLaggingCommits(storeB, interleaveMs));
   await a.host.start();
   await a.host.provision(ledger, { eventId: "e", entitlementId: "ent", skuId: "shared", plan: "p", policyVersion: "1.0.0", concurrency: 4, channel: "c", durationMs: 0 });
   await b.host.start();
@@ -126,6 +161,7 @@ export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerSto
       if (endsAction(r) && signalId !== undefined) ended.set(signalId, (ended.get(signalId) ?? 0) + 1);
     }
     for (const s of accepted) expect({ signal: s, started: started.get(s), ended: ended.get(s) }).toEqual({ signal: s, started: 1, ended: 1 });
+    report?.({ receipts: receipts.length, fenced: { a: a.codes, b: b.codes } });
   } finally {
     await a.host.stop({ drainMs: 0 });
     await b.host.stop({ drainMs: 0 });

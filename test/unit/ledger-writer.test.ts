@@ -7,8 +7,9 @@ import { describe, expect, it } from "vitest";
 import { generateSignerKey } from "../../src/ledger/checkpoint.ts";
 import { createUuidV7Source, genesisHash, receiptHash } from "../../src/ledger/hash.ts";
 import type { LedgerId, ReceiptDraft } from "../../src/ledger/receipt.ts";
-import { systemClock } from "../../src/ports.ts";
+import { ChainConflictError, SeqConflictError, StoreUnavailableError, systemClock, type AppendBatch, type LedgerStore } from "../../src/ports.ts";
 import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import { createMemoryLedgerStore } from "../support/memory-ledger-store.ts";
 
 const draft = (i: number): ReceiptDraft => ({ operation: "action_refused", status: "refused", duration_ms: 0, signal_id: `s${i}`, action: "noop", code: "not_permitted", reason: "test" });
@@ -126,5 +127,122 @@ describe("LedgerWriter's durable callbacks", () => {
     } finally {
       await writer.close();
     }
+  });
+});
+
+/** A store whose commits answer when the test says so: what the writer does with two commits of one ledger in flight. */
+function scriptedStore() {
+  const calls: { batches: readonly AppendBatch[]; answer: (o: readonly (SeqConflictError | null)[]) => void; fail: (e: Error) => void }[] = [];
+  const unused = () => Promise.reject(new Error("not used by the writer"));
+  const store: LedgerStore = {
+    commitsInFlight: 2,
+    append: unused,
+    appendMany: (batches) => new Promise((answer, fail) => void calls.push({ batches, answer, fail })),
+    read: unused,
+    readHashes: unused,
+    head: unused,
+    latestCheckpoint: unused,
+    listLedgers: unused,
+    putSnapshot: unused,
+    getSnapshot: unused,
+    probe: unused,
+    close: async () => {},
+  };
+  return { store, calls };
+}
+
+/** Lets the event loop turn until `check` holds (bounded by the test's timeout). */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setImmediate(r));
+}
+
+describe("LedgerWriter with two commits of one ledger in flight", () => {
+  const setup = (checkpointIntervalMs = 0) => {
+    const { store, calls } = scriptedStore();
+    const fenced: { ledger: string; err: SeqConflictError }[] = [];
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00.000Z"));
+    const writer = new LedgerWriter({ store, signers: [generateSignerKey("t")], originPrefix: "t", clock, newId: createUuidV7Source(() => clock.now()), logger: pino({ level: "silent" }), checkpointIntervalMs, onFenced: (ledger, err) => void fenced.push({ ledger, err }) });
+    const ledger = "inflight" as LedgerId;
+    writer.open(ledger);
+    return { store, calls, fenced, clock, writer, ledger };
+  };
+  /** Seals 3 receipts, lets their commit start, then 3 more: two commits under way, the second linking to the first. */
+  const twoInFlight = async (t: ReturnType<typeof setup>) => {
+    const failures: Error[] = [];
+    for (let i = 0; i < 3; i++) t.writer.seal(t.ledger, draft(i));
+    t.writer.afterDurable(t.ledger, () => {}, (e) => void failures.push(e));
+    await until(() => t.calls.length === 1);
+    for (let i = 3; i < 6; i++) t.writer.seal(t.ledger, draft(i));
+    t.writer.afterDurable(t.ledger, () => {}, (e) => void failures.push(e));
+    await until(() => t.calls.length === 2);
+    const [n, next] = [t.calls[0]!, t.calls[1]!];
+    expect(n.batches[0]).toMatchObject({ expectedSeq: 0 });
+    expect(next.batches[0]).toMatchObject({ expectedSeq: 3 });
+    expect(next.batches[0]!.receipts[0]!.prev_hash).toBe(n.batches[0]!.receipts[2]!.hash);
+    return { n, next, failures };
+  };
+
+  for (const order of ["in order", "the second answered first"] as const) {
+    it(`when the first is refused (another writer won), drops the second, retries neither, and hands the ledger over once (${order})`, async () => {
+      const t = setup();
+      const { n, next, failures } = await twoInFlight(t);
+      const first = () => n.answer([new SeqConflictError(t.ledger, 0, 3)]);
+      const second = () => next.answer([new ChainConflictError(t.ledger, 3, 3, "does not link (test)")]);
+      if (order === "in order") {
+        first();
+        await until(() => t.fenced.length > 0);
+        second();
+      } else {
+        second();
+        await until(() => t.fenced.length > 0);
+        first();
+      }
+      await t.writer.flush();
+      t.clock.advance(60_000);
+      await t.writer.flush();
+      expect(t.fenced).toHaveLength(1);
+      expect(t.fenced[0]!.ledger).toBe(t.ledger);
+      expect(t.fenced[0]!.err).toBeInstanceOf(SeqConflictError);
+      expect(t.calls).toHaveLength(2);
+      expect(t.writer.durableSize(t.ledger)).toBe(0);
+      expect(failures).toHaveLength(2);
+      expect(() => t.writer.seal(t.ledger, draft(9))).toThrow(SeqConflictError);
+    });
+  }
+
+  it("when the first fails because the store did (the second then finds a gap), sends both again, in order, on the chain it still holds", async () => {
+    const t = setup();
+    const { n, next, failures } = await twoInFlight(t);
+    n.fail(new StoreUnavailableError("store down (test)"));
+    next.answer([new SeqConflictError(t.ledger, 3, 0)]);
+    await until(() => t.clock.pending > 0);
+    t.clock.advance(10_000);
+    await until(() => t.calls.length === 3);
+    const retry = t.calls[2]!;
+    expect(retry.batches).toHaveLength(1);
+    expect(retry.batches[0]!.expectedSeq).toBe(0);
+    expect(retry.batches[0]!.receipts.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(retry.batches[0]!.receipts.map((r) => r.hash)).toEqual([...n.batches[0]!.receipts, ...next.batches[0]!.receipts].map((r) => r.hash));
+    retry.answer([null]);
+    await t.writer.durable(t.ledger);
+    expect(t.writer.durableSize(t.ledger)).toBe(6);
+    expect(t.fenced).toEqual([]);
+    expect(failures).toEqual([]);
+  });
+
+  it("names the chain a checkpoint-only batch covers, so that it is never stored over another writer's", async () => {
+    // The second commit comes within the checkpoint interval: it has none, and checkpointNow sends one alone.
+    const t = setup(60_000);
+    const { n, next } = await twoInFlight(t);
+    n.answer([null]);
+    next.answer([null]);
+    await t.writer.durable(t.ledger);
+    const sealed = next.batches[0]!.receipts.at(-1)!;
+    const closing = t.writer.checkpointNow(t.ledger);
+    await until(() => t.calls.length === 3);
+    const cp = t.calls[2]!.batches[0]!;
+    expect(cp).toMatchObject({ ledger: t.ledger, expectedSeq: 6, receipts: [], prevHash: sealed.hash, checkpoint: { size: 6 } });
+    t.calls[2]!.answer([null]);
+    await closing;
   });
 });

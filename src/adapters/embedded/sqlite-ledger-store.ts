@@ -22,13 +22,22 @@
  *   five times slower (measured: 28k vs 143k rows/s, both fsynced).
  * - A locked or failing database becomes `StoreUnavailableError`, never a raw
  *   SQLite error, so the runtime can go to safe mode.
+ * - A batch lands only if it continues the stored chain (see `LedgerStore`):
+ *   its own links are checked here, its link to the stored receipt before it
+ *   inside the transaction that inserts it. That costs a string comparison
+ *   with the head the worker saw last, and one lookup on the (ledger, seq)
+ *   index when it does not know the head (the same lookup the size check
+ *   made before).
+ * - The database file is created with mode 0600 and its directory 0700 (the
+ *   WAL and shared-memory files take the database's mode).
  */
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import { genesisHash } from "../../ledger/hash.ts";
 import type { LedgerId, Receipt } from "../../ledger/receipt.ts";
 import {
+  ChainConflictError,
   LedgerStoreErrorCode,
   SeqConflictError,
   StoreUnavailableError,
@@ -38,7 +47,7 @@ import {
   type StoredCheckpoint,
   type StoredSnapshot,
 } from "../../ports.ts";
-import type { Reply, Request, WireBatch, WorkerConfig } from "./sqlite-wire.ts";
+import type { Reply, Request, WireBatch, WireOutcome, WorkerConfig } from "./sqlite-wire.ts";
 
 export interface SqliteLedgerStoreOptions {
   /** Database file (created with its directory). */
@@ -95,7 +104,13 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): LedgerStore {
   const path = resolve(options.path);
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    // Created here, before SQLite opens it, so that it never exists with a wider mode.
+    closeSync(openSync(path, "a", 0o600));
+  } catch {
+    // Not creatable here: opening it in the worker fails and says why (StoreUnavailableError).
+  }
   const config: WorkerConfig = { path, busyTimeoutMs: options.busyTimeoutMs ?? 1000, synchronous: options.synchronous ?? "full", reclaimAfterMs: options.reclaimAfterMs ?? 0 };
   const callTimeout = options.callTimeoutMs ?? 10_000;
   const worker = new Worker(new URL("./sqlite-worker.js", import.meta.url), { workerData: config });
@@ -170,9 +185,15 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
       for (const b of p.batches) {
         let hashes = "";
         let texts = "";
+        let broken: string | undefined;
+        const prevHash = b.receipts[0]?.prev_hash ?? b.prevHash ?? "";
+        if (b.receipts.length > 0 && b.prevHash !== undefined && b.prevHash !== prevHash) broken = "its prevHash is not its first receipt's prev_hash";
+        // What links within the batch, and to the genesis hash, is checked here; the link to the stored chain in the transaction.
+        if (b.expectedSeq === 0 && prevHash !== "" && prevHash !== genesisHash(b.ledger)) broken = "its first prev_hash is not the ledger's genesis hash";
         for (let i = 0; i < b.receipts.length; i++) {
           const r = b.receipts[i]!;
           const text = b.texts?.[i] ?? JSON.stringify(r);
+          if (i > 0 && r.prev_hash !== b.receipts[i - 1]!.hash) broken ??= `receipt ${r.seq} does not link to receipt ${r.seq - 1}`;
           hashes += r.hash;
           texts += i === 0 ? text : `\n${text}`;
         }
@@ -182,17 +203,20 @@ export function createSqliteLedgerStore(options: SqliteLedgerStoreOptions): Ledg
           count: b.receipts.length,
           hashes,
           texts,
+          prevHash: b.expectedSeq === 0 ? "" : prevHash,
+          ...(broken === undefined ? {} : { broken }),
           ...(b.checkpoint ? { checkpoint: { size: b.checkpoint.size, root: b.checkpoint.root, note: b.checkpoint.note } } : {}),
         });
       }
     }
-    call<({ actualSize: number } | null)[]>({ op: "append", batches: wire }).then(
+    call<WireOutcome[]>({ op: "append", batches: wire }).then(
       (outcomes) => {
         let k = 0;
         for (const p of work) {
           p.resolve(p.batches.map((b) => {
             const o = outcomes[k++];
-            return o ? new SeqConflictError(b.ledger, b.expectedSeq, o.actualSize) : null;
+            if (!o) return null;
+            return o.chain === undefined ? new SeqConflictError(b.ledger, b.expectedSeq, o.actualSize) : new ChainConflictError(b.ledger, b.expectedSeq, o.actualSize, o.chain);
           }));
         }
       },

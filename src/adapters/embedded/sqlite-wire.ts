@@ -25,7 +25,18 @@ export interface WireBatch {
    */
   readonly texts: string;
   readonly checkpoint?: { size: number; root: string; note: string };
+  /**
+   * The hash the stored receipt `expectedSeq - 1` must have (the first
+   * receipt's `prev_hash`); "" when there is none to check (seq 0, whose
+   * genesis link the client checks, or a checkpoint-only batch without one).
+   */
+  readonly prevHash: string;
+  /** Set by the client when the batch does not link in itself: refused as a chain conflict, nothing written. */
+  readonly broken?: string;
 }
+
+/** A batch's outcome: null (committed), or the ledger's size when it was refused; `chain` says why it did not link. */
+export type WireOutcome = { actualSize: number; chain?: string } | null;
 
 export type Request =
   | { id: number; op: "append"; batches: WireBatch[] }

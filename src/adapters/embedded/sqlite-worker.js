@@ -12,7 +12,7 @@
  * TypeScript stripper a second time there (about 12 MB of resident memory).
  */
 // @ts-check
-/** @import { Reply, Request, WireBatch, WorkerConfig } from "./sqlite-wire.ts" */
+/** @import { Reply, Request, WireBatch, WireOutcome, WorkerConfig } from "./sqlite-wire.ts" */
 import { DatabaseSync } from "node:sqlite";
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 
@@ -73,7 +73,7 @@ function initialize() {
 const db = initialize();
 
 const st = {
-  size: db.prepare("SELECT seq FROM receipts WHERE ledger = ? ORDER BY seq DESC LIMIT 1"),
+  head: db.prepare("SELECT seq, hash FROM receipts WHERE ledger = ? ORDER BY seq DESC LIMIT 1"),
   last: db.prepare("SELECT seq, hash, body FROM receipts WHERE ledger = ? ORDER BY seq DESC LIMIT 1"),
   insert: db.prepare("INSERT INTO receipts (ledger, seq, hash, body) VALUES (?, ?, ?, ?)"),
   ledger: db.prepare("INSERT OR IGNORE INTO ledgers (ledger) VALUES (?)"),
@@ -88,43 +88,65 @@ const st = {
 };
 st.read.setReturnArrays(true);
 
-// Sizes this connection has seen: a hint only. When it says a batch fits, the unique
-// (ledger, seq) index still refuses a seq another connection wrote first; when it says
-// a batch does not fit, the database is asked.
-/** @type {Map<string, number>} */
-const sizes = new Map();
+/**
+ * Heads this connection has seen (the size, and the hash of receipt
+ * `size - 1`): a hint only, since another connection may have appended.
+ * Its hash is still true of that seq, for good (a stored receipt never
+ * changes): a batch that links to it, at a seq the unique (ledger, seq) index
+ * lets it take, continues the stored chain. When the hint does not fit the
+ * batch, the database is asked (one lookup on that index).
+ * @type {Map<string, { size: number; hash: string | null }>}
+ */
+const heads = new Map();
 /**
  * @param {string} ledger
- * @returns {number}
+ * @returns {{ size: number; hash: string | null }}
  */
-function currentSize(ledger, fresh = false) {
+function currentHead(ledger, fresh = false) {
   if (!fresh) {
-    const known = sizes.get(ledger);
+    const known = heads.get(ledger);
     if (known !== undefined) return known;
   }
-  const row = /** @type {{ seq: number } | undefined} */ (st.size.get(ledger));
-  const size = row === undefined ? 0 : row.seq + 1;
-  sizes.set(ledger, size);
-  return size;
+  const row = /** @type {{ seq: number; hash: string } | undefined} */ (st.head.get(ledger));
+  const head = row === undefined ? { size: 0, hash: null } : { size: row.seq + 1, hash: row.hash };
+  heads.set(ledger, head);
+  return head;
 }
 
 const CONSTRAINT = 19;
 
-/** One transaction; per batch null (committed) or the size that conflicted. */
 /**
+ * One transaction; per batch null (committed) or why it was refused. A batch
+ * is refused, and nothing of it written, when the ledger's size is not its
+ * expectedSeq or the stored receipt before it is not the one it links to; a
+ * later batch of the same ledger in the same transaction then finds a gap or
+ * a link that does not hold, and is refused too. Other ledgers' batches are
+ * not affected.
  * @param {readonly WireBatch[]} batches
- * @returns {({ actualSize: number } | null)[]}
+ * @returns {WireOutcome[]}
  */
 function append(batches) {
-  /** @type {({ actualSize: number } | null)[]} */
+  /** @type {WireOutcome[]} */
   const outcomes = [];
   db.exec("BEGIN IMMEDIATE");
   try {
     for (const b of batches) {
-      let size = currentSize(b.ledger);
-      if (size !== b.expectedSeq) size = currentSize(b.ledger, true);
-      if (size !== b.expectedSeq) {
-        outcomes.push({ actualSize: size });
+      if (b.broken !== undefined) {
+        outcomes.push({ actualSize: currentHead(b.ledger, true).size, chain: b.broken });
+        continue;
+      }
+      let head = currentHead(b.ledger);
+      if (head.size !== b.expectedSeq) head = currentHead(b.ledger, true);
+      if (head.size !== b.expectedSeq) {
+        outcomes.push({ actualSize: head.size });
+        continue;
+      }
+      if (b.prevHash !== "" && b.expectedSeq > 0 && head.hash !== b.prevHash) {
+        const stored = head.hash ?? "none";
+        outcomes.push({
+          actualSize: currentHead(b.ledger, true).size,
+          chain: `its prev_hash ${b.prevHash.slice(0, 16)}… is not the hash ${stored.slice(0, 16)}… of stored seq ${b.expectedSeq - 1}`,
+        });
         continue;
       }
       const texts = b.count === 0 ? [] : b.texts.split("\n");
@@ -135,20 +157,20 @@ function append(batches) {
         if (b.count > 0 && b.expectedSeq === 0) st.ledger.run(b.ledger);
         if (b.checkpoint) st.checkpoint.run(b.ledger, b.checkpoint.size, b.checkpoint.root, b.checkpoint.note);
         db.exec("RELEASE batch");
-        sizes.set(b.ledger, b.expectedSeq + b.count);
+        if (b.count > 0) heads.set(b.ledger, { size: b.expectedSeq + b.count, hash: b.hashes.slice(64 * (b.count - 1)) });
         outcomes.push(null);
       } catch (err) {
         db.exec("ROLLBACK TO batch; RELEASE batch");
         const code = /** @type {{ errcode?: number }} */ (err).errcode;
         // A row that exists already: another connection wrote this seq first.
-        if (typeof code === "number" && (code & 0xff) === CONSTRAINT) outcomes.push({ actualSize: currentSize(b.ledger, true) });
+        if (typeof code === "number" && (code & 0xff) === CONSTRAINT) outcomes.push({ actualSize: currentHead(b.ledger, true).size });
         else throw err;
       }
     }
     db.exec("COMMIT");
     return outcomes;
   } catch (err) {
-    sizes.clear();
+    heads.clear();
     try {
       db.exec("ROLLBACK");
     } catch {

@@ -19,20 +19,31 @@
  * No document is written on every append: the head is not a counter but
  * the last receipt (a query on `seq`, descending, limit 1).
  *
- * A gap (a batch starting past the end) is refused by checking that receipt
- * `expectedSeq - 1` exists before the commit: receipts are never deleted, so
- * what exists stays, and this instance remembers sizes it has seen to skip
- * that read. A commit that failed on our side (a deadline) but landed is
- * recognised when it is retried: the same documents with the same bodies are
- * a success, not a conflict.
+ * A batch lands only if it continues the stored chain (see `LedgerStore`):
+ * receipt `expectedSeq - 1` must exist (else the batch would leave a gap)
+ * and its hash must be the batch's first `prev_hash`. Receipt documents are
+ * created, never updated or deleted, so what that check finds is still true
+ * when the batch commits, and the batch's `create()` at `expectedSeq` fails
+ * if another writer took that seq meanwhile: the check and the commit
+ * together are atomic without a transaction. This instance remembers the
+ * last receipt it knows is stored per ledger (one it committed or read), so
+ * a writer continuing its own chain commits in one round trip, as before;
+ * only a batch that does not continue what this instance knows costs one
+ * read first. (A transaction reading that document would cost the read and
+ * a round trip more on every commit, and serialize the writer's commits in
+ * flight behind its locks.) A commit that failed on our side (a deadline)
+ * but landed is recognised when it is retried: the same documents with the
+ * same bodies are a success, not a conflict.
  *
  * Every call carries its own deadline (`callTimeoutMs`, the probe its own):
  * a hung Firestore fails in seconds with `StoreUnavailableError`, not in the
  * minutes a client library may wait.
  */
+import { withDeadline as callWithDeadline } from "./deadline.ts";
 import { Firestore, type DocumentReference, type Settings, type WriteBatch } from "@google-cloud/firestore";
 import type { LedgerId, Receipt } from "../../ledger/receipt.ts";
 import {
+  ChainConflictError,
   LedgerStoreErrorCode,
   SeqConflictError,
   StoreUnavailableError,
@@ -107,6 +118,12 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
   const probeDoc = db.collection(`${prefix}_health`).doc("probe");
   /** Sizes this instance knows each ledger has at least (receipts are never deleted: a lower bound stays true). */
   const knownSize = new Map<string, number>();
+  /** Per ledger, a receipt this instance knows is stored (it committed it, or read it): its seq and hash, true for good. */
+  const knownLast = new Map<string, { seq: number; hash: string }>();
+  const remember = (ledger: string, seq: number, hash: string): void => {
+    const known = knownLast.get(ledger);
+    if (known === undefined || known.seq <= seq) knownLast.set(ledger, { seq, hash });
+  };
   /**
    * Commits whose outcome this instance does not know (they failed or timed
    * out on our side, and may have landed): `ledger/expectedSeq` → the bodies sent.
@@ -121,23 +138,7 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
    */
   const withDeadline = <T>(what: string, run: (call: { timedOut: boolean }) => Promise<T>, deadlineMs = timeoutMs): Promise<T> => {
     if (closed) return Promise.reject(new StoreUnavailableError("the ledger store is closed"));
-    const call = { timedOut: false };
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        call.timedOut = true;
-        reject(new StoreUnavailableError(`Firestore did not answer ${what} within ${deadlineMs} ms`, { timeout: true }));
-      }, deadlineMs);
-      run(call).then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(mapError(what, err));
-        },
-      );
-    });
+    return callWithDeadline(deadlineMs, `Firestore did not answer ${what} within ${deadlineMs} ms`, run, (err) => mapError(what, err));
   };
 
   const mapError = (what: string, err: unknown): Error => {
@@ -155,6 +156,7 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
     if (doc === undefined) return { size: 0, lastHash: genesisHash(ledger), lastTimestamp: null };
     const last = JSON.parse(doc.get("body") as string) as Receipt;
     knownSize.set(ledger, Math.max(knownSize.get(ledger) ?? 0, last.seq + 1));
+    remember(ledger, last.seq, last.hash);
     return { size: last.seq + 1, lastHash: last.hash, lastTimestamp: last.timestamp };
   };
 
@@ -201,19 +203,66 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
     // A commit that lands after its caller gave up stays "unknown" to the caller, who may retry it.
     if (!call.timedOut) uncertain.delete(keyOf(b));
     knownSize.set(b.ledger, Math.max(knownSize.get(b.ledger) ?? 0, b.expectedSeq + b.receipts.length));
+    const last = b.receipts.at(-1);
+    if (last !== undefined) remember(b.ledger, last.seq, last.hash);
+  };
+
+  /** The hash receipt `expectedSeq - 1` must have for the batch to continue the chain; undefined when there is nothing to check (a checkpoint-only batch without one). */
+  const linkOf = (b: AppendBatch): string | undefined => b.receipts[0]?.prev_hash ?? b.prevHash;
+
+  /** Why the batch does not link in itself (to the genesis hash, receipt to receipt), or null. */
+  const ownLinkProblem = (b: AppendBatch): string | null => {
+    const link = linkOf(b);
+    if (b.receipts.length > 0 && b.prevHash !== undefined && b.prevHash !== link) return "its prevHash is not its first receipt's prev_hash";
+    if (b.expectedSeq === 0 && link !== undefined && link !== genesisHash(b.ledger)) return "its first prev_hash is not the ledger's genesis hash";
+    for (let i = 1; i < b.receipts.length; i++) {
+      if (b.receipts[i]!.prev_hash !== b.receipts[i - 1]!.hash) return `receipt ${b.receipts[i]!.seq} does not link to receipt ${b.receipts[i - 1]!.seq}`;
+    }
+    return null;
+  };
+
+  /** True when what this instance knows shows the batch continues the stored chain, with no read. */
+  const linksToKnown = (b: AppendBatch): boolean => {
+    if (b.expectedSeq === 0) return true;
+    const link = linkOf(b);
+    const known = knownLast.get(b.ledger);
+    return known !== undefined && known.seq === b.expectedSeq - 1 && (link === undefined || known.hash === link);
+  };
+
+  const chainConflict = async (b: AppendBatch, detail: string): Promise<ChainConflictError> =>
+    new ChainConflictError(b.ledger, b.expectedSeq, (await head(b.ledger)).size, detail);
+
+  /**
+   * Refuses a batch that would leave a gap or does not link to the stored
+   * receipt before it: null when it may be committed.
+   */
+  const checkLink = async (batch: AppendBatch): Promise<SeqConflictError | null> => {
+    const { ledger, expectedSeq } = batch;
+    const problem = ownLinkProblem(batch);
+    if (problem !== null) return chainConflict(batch, problem);
+    if (expectedSeq === 0 || linksToKnown(batch)) return null;
+    const link = linkOf(batch);
+    const known = knownLast.get(ledger);
+    if (known !== undefined && known.seq === expectedSeq - 1) return chainConflict(batch, `its prev_hash ${String(link).slice(0, 16)}… is not the hash ${known.hash.slice(0, 16)}… of stored seq ${expectedSeq - 1}`);
+    if (link === undefined && (knownSize.get(ledger) ?? 0) >= expectedSeq) return null;
+    let prev = await receipts(ledger).doc(pad(expectedSeq - 1)).get();
+    if (!prev.exists) {
+      // The batch before may be landing right now (another process's, or ours from before a restart): look at the head.
+      const size = (await head(ledger)).size;
+      if (size < expectedSeq) return new SeqConflictError(ledger, expectedSeq, size);
+      prev = await receipts(ledger).doc(pad(expectedSeq - 1)).get();
+    }
+    const hash = prev.get("hash") as string;
+    remember(ledger, expectedSeq - 1, hash);
+    if (link !== undefined && hash !== link) return chainConflict(batch, `its prev_hash ${link.slice(0, 16)}… is not the hash ${hash.slice(0, 16)}… of stored seq ${expectedSeq - 1}`);
+    return null;
   };
 
   const appendOne = async (batch: AppendBatch, call: { timedOut: boolean }): Promise<SeqConflictError | null> => {
     validate(batch);
     const { ledger, expectedSeq } = batch;
-    if (expectedSeq > 0 && (knownSize.get(ledger) ?? 0) < expectedSeq) {
-      const prev = await receipts(ledger).doc(pad(expectedSeq - 1)).get();
-      if (!prev.exists) {
-        // The batch before may be landing right now (another process's, or ours from before a restart): look at the head.
-        const size = (await head(ledger)).size;
-        if (size < expectedSeq) return new SeqConflictError(ledger, expectedSeq, size);
-      }
-    }
+    const refused = await checkLink(batch);
+    if (refused !== null) return refused;
     const write = db.batch();
     const bodies = addBatch(write, batch);
     const key = keyOf(batch);
@@ -243,7 +292,8 @@ export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions)
    */
   const appendGroup = async (group: readonly AppendBatch[], call: { timedOut: boolean }): Promise<(SeqConflictError | null)[]> => {
     for (const b of group) validate(b);
-    const unchecked = group.some((b) => b.expectedSeq > 0 && (knownSize.get(b.ledger) ?? 0) < b.expectedSeq);
+    // Any batch that this instance cannot show links, with no read, is checked (and committed) on its own.
+    const unchecked = group.some((b) => !linksToKnown(b) || ownLinkProblem(b) !== null);
     if (group.length === 1 || unchecked) return Promise.all(group.map((b) => appendOne(b, call)));
     const write = db.batch();
     const prior = group.map((b) => uncertain.get(keyOf(b)));

@@ -19,12 +19,19 @@
  * count) and acked. The policy stays as the backstop for messages this
  * process never gets to judge (it crashes on them, say).
  *
+ * A signal's tenant is the topic it arrived on (`onSignal` gets the account of
+ * the subscription), never anything in the message: the signal schema is
+ * closed, so a message naming an account (`account_id`) is not a signal and
+ * is dead-lettered, and attributes are never read for it. Who may publish to
+ * a tenant's topic is who may act on that tenant (infra/terraform grants each
+ * tenant's publisher its own topic alone).
+ *
  * Marketplace procurement events can arrive on a subscription of their own,
  * in Google Cloud Marketplace's message shape.
  */
 import { PubSub, type Message, type Subscription, type Topic } from "@google-cloud/pubsub";
 import type { Logger } from "pino";
-import { SignalBody } from "../../ingress/signal-body.ts";
+import { decodeMessageJson, decodeSignal, type SignalBody } from "../../ingress/signal-body.ts";
 import type { SignalChannels } from "../../ports.ts";
 import { MarketplaceEvent } from "../../runtime/marketplace.ts";
 
@@ -52,6 +59,8 @@ export interface PubSubChannelsOptions {
   readonly onUndeliverable: (account: string, delivery: Delivery, reason: string, final: boolean) => Promise<void>;
   /** Deliveries before a message is dead-lettered (Pub/Sub's minimum is 5). */
   readonly maxDeliveryAttempts?: number;
+  /** Largest message data taken as a signal (default DEFAULT_MAX_MESSAGE_BYTES); larger ones are not signals. */
+  readonly maxMessageBytes?: number;
   /** Messages outstanding at once per tenant, from its concurrency (default 100). */
   readonly maxMessages?: (account: string) => number;
   /** Redelivery backoff after a nack (Pub/Sub's minimum is 0, its default 10 s). */
@@ -106,19 +115,10 @@ export function createPubSubChannels(options: PubSubChannelsOptions): PubSubChan
       deliveryAttempt: message.deliveryAttempt > 0 ? message.deliveryAttempt : 1,
       publishTime: message.publishTime,
     };
-    let json: unknown;
-    let reason: string | null = null;
-    try {
-      json = JSON.parse(message.data.toString("utf8"));
-    } catch (err) {
-      reason = `the message is not JSON: ${(err as Error).message}`;
-    }
-    const parsed = reason === null ? SignalBody.safeParse(json) : null;
-    if (parsed !== null && !parsed.success) {
-      reason = `the message is not a signal: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "data"}: ${i.message}`).join("; ")}`;
-    }
-    if (parsed?.success) {
-      const verdict = await options.onSignal(account, parsed.data, delivery);
+    // Bounded as an HTTP body is (size, UTF-8, JSON limits) before anything else reads it.
+    const decoded = decodeSignal(message.data, options.maxMessageBytes);
+    if ("signal" in decoded) {
+      const verdict = await options.onSignal(account, decoded.signal, delivery);
       if (verdict === "ack") message.ack();
       else if (delivery.deliveryAttempt >= REPUBLISH_AFTER) {
         // Still wanted later, but close to the backstop policy's limit: a fresh copy, then this one is done.
@@ -127,13 +127,14 @@ export function createPubSubChannels(options: PubSubChannelsOptions): PubSubChan
       } else message.nack();
       return;
     }
+    const { reason } = decoded;
     const final = delivery.deliveryAttempt >= maxAttempts;
-    await options.onUndeliverable(account, delivery, reason!, final);
+    await options.onUndeliverable(account, delivery, reason, final);
     if (!final) {
       message.nack();
       return;
     }
-    await deadLetter.publishMessage({ data: message.data, attributes: { ...message.attributes, "governor-dead-letter-reason": reason!.slice(0, 1024), "governor-message-id": message.id } });
+    await deadLetter.publishMessage({ data: message.data, attributes: { ...message.attributes, "governor-dead-letter-reason": reason.slice(0, 1024), "governor-message-id": message.id } });
     message.ack();
   };
 
@@ -207,6 +208,8 @@ export interface ProcurementOptions {
   readonly subscription: string;
   /** Handles one event: "ack" when done (or permanently refused), "nack" to see it again. */
   readonly onEvent: (event: MarketplaceEvent, delivery: Delivery) => Promise<"ack" | "nack">;
+  /** Largest message data taken as an event (default DEFAULT_MAX_MESSAGE_BYTES). */
+  readonly maxMessageBytes?: number;
   readonly logger: Logger;
 }
 
@@ -226,14 +229,13 @@ export async function subscribeProcurement(options: ProcurementOptions): Promise
   const subscription = pubsub.subscription(options.subscription, { flowControl: { maxMessages: 50 } });
   subscription.on("message", (message: Message) => {
     const delivery: Delivery = { id: message.id, data: message.data, attributes: message.attributes, deliveryAttempt: message.deliveryAttempt || 1, publishTime: message.publishTime };
-    let parsed: ReturnType<typeof MarketplaceEvent.safeParse>;
-    try {
-      parsed = MarketplaceEvent.safeParse(JSON.parse(message.data.toString("utf8")));
-    } catch (err) {
-      logger.error({ message_id: message.id, code: "PROCUREMENT_EVENT_INVALID" }, `procurement message is not JSON (${(err as Error).message}); acknowledged and dropped`);
+    const json = decodeMessageJson(message.data, options.maxMessageBytes);
+    if ("reason" in json) {
+      logger.error({ message_id: message.id, code: "PROCUREMENT_EVENT_INVALID" }, `procurement ${json.reason}; acknowledged and dropped`);
       message.ack();
       return;
     }
+    const parsed = MarketplaceEvent.safeParse(json.value);
     if (!parsed.success) {
       const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".") || "data"}: ${i.message}`);
       logger.error({ message_id: message.id, code: "PROCUREMENT_EVENT_INVALID", issues }, "procurement message is not a Marketplace event; acknowledged and dropped");
