@@ -86,6 +86,8 @@ export interface GovernorHostOptions {
    * before safe mode is declared, instead of waiting on a failing store.
    */
   readonly signalDurableMs?: number;
+  /** The SKU's current policy: offered to a quarantined governor once it is back (it missed the pushes meanwhile). */
+  readonly currentPolicy?: (skuId: string) => PolicyView | undefined;
   /** Told when a tenant is taken out of service (to record it on the platform ledger). */
   readonly onQuarantined?: (account: LedgerId, code: QuarantineCode, reason: string) => void;
   /** Told when a quarantined tenant is back in service. */
@@ -743,6 +745,9 @@ export class GovernorHost {
       this.#rearm(rebuilt);
       const gov = this.#view(rebuilt).gov;
       if (gov.open.size > 0 || gov.queue.length > gov.queueHead) this.#send(rebuilt, { type: "RESUME", now: this.#o.clock.now() });
+      // Pushes it missed while out of service: the SKU's current policy is offered to it now, as it was to the others.
+      const current = gov.skuId === null ? undefined : this.#o.currentPolicy?.(gov.skuId);
+      if (current !== undefined && current.version !== gov.policyVersion) this.#offerTo(rebuilt, current, false, this.#o.clock.now());
     }
     const downtime = Math.max(0, this.#o.clock.now() - q.since);
     this.#o.logger.info({ ledger, trigger, downtime_ms: downtime }, "quarantined tenant rebuilt from its ledger and back in service");
@@ -1229,22 +1234,30 @@ export class GovernorHost {
       else if (receipt.operation === "policy_rollback") rolledBack++;
     };
     for (const g of this.#governors.values()) {
-      const { value, gov } = this.#view(g);
-      if (gov.skuId !== policy.skuId || !(value === "active" || value === "suspended" || value === "degraded")) continue;
+      const receipts = this.#offerTo(g, policy, forced, now);
+      if (receipts === null) continue;
       touched.push(g.account);
-      if (g.actor === null || this.#park(g)) {
-        // A parked governor has nothing under way: decide and apply without an actor.
-        for (const draft of decidePolicyOffer(gov, policy, forced, now).drafts) {
-          const receipt = this.#o.writer.seal(g.account, draft);
-          evolve(gov, receipt);
-          count(receipt);
-        }
-        continue;
-      }
-      for (const receipt of this.#sendCapturing(g, { type: "POLICY_OFFERED", policy, forced, now })) count(receipt);
+      for (const receipt of receipts) count(receipt);
     }
     await Promise.all(touched.map((l) => this.#o.writer.durable(l)));
     return { upgraded, rolledBack };
+  }
+
+  /** Offers a policy to one governor; null when it is not of that SKU or not in a state that takes one. */
+  #offerTo(g: Governor, policy: PolicyView, forced: boolean, now: number): Receipt[] | null {
+    const { value, gov } = this.#view(g);
+    if (gov.skuId !== policy.skuId || !(value === "active" || value === "suspended" || value === "degraded")) return null;
+    if (g.actor === null || this.#park(g)) {
+      // A parked governor has nothing under way: decide and apply without an actor.
+      const receipts: Receipt[] = [];
+      for (const draft of decidePolicyOffer(gov, policy, forced, now).drafts) {
+        const receipt = this.#o.writer.seal(g.account, draft);
+        evolve(gov, receipt);
+        receipts.push(receipt);
+      }
+      return receipts;
+    }
+    return this.#sendCapturing(g, { type: "POLICY_OFFERED", policy, forced, now });
   }
 
   // ---- reading -----------------------------------------------------------

@@ -113,6 +113,7 @@ export class Runtime {
       held: () => this.health.degraded,
       onConcurrency: (account, concurrency) => this.channels.tune?.(account, concurrency),
       signalDurableMs: deps.config.signalDurableMs,
+      currentPolicy: (sku) => this.catalog.current(sku),
       // A tenant taken out of service, and back, is written on the platform ledger: it names the tenant, never its data.
       onQuarantined: (tenant, code, reason) =>
         this.#sealPlatformQuietly({ operation: "tenant_quarantined", status: "failure", duration_ms: 0, tenant, code, reason }),

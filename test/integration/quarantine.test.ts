@@ -25,12 +25,13 @@ import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { createMemoryLedgerStore } from "../support/memory-ledger-store.ts";
 
-const policy = PolicyDocument.parse({
+const policySource = {
   sku_id: "q",
   policy_version: "1.0.0",
   actions: { noop: { handler: "noop", timeout_ms: 5_000 } },
   plans: { p: { monthly_actions: 1000, concurrent_actions: 4, max_concurrency: 4, cost_per_slot_usd: "1.00", actions: ["noop"] } },
-});
+};
+const policy = { doc: PolicyDocument.parse(policySource), source: policySource };
 
 interface Events {
   quarantined: { account: string; code: QuarantineCode; reason: string }[];
@@ -40,6 +41,7 @@ interface Events {
 
 interface Rig extends Events {
   host: GovernorHost;
+  catalog: PolicyCatalog;
   store: LedgerStore;
   dir: string;
 }
@@ -51,7 +53,7 @@ async function rig(options: { dir?: string; store?: LedgerStore; clock?: Clock; 
   const clock = options.clock ?? systemClock;
   const logger = pino({ level: "silent" });
   const catalog = new PolicyCatalog();
-  catalog.add(policy);
+  catalog.add(policy.doc);
   const newId = createUuidV7Source(() => Date.now());
   let fenced = (_: LedgerId, _err: Error) => {};
   const writer = new LedgerWriter({ store, signers: [generateSignerKey("test")], originPrefix: "test", clock, newId, logger, checkpointIntervalMs: 0, onFenced: (l, e) => fenced(l, e) });
@@ -66,12 +68,13 @@ async function rig(options: { dir?: string; store?: LedgerStore; clock?: Clock; 
     alerts: { alert: (a) => events.alerts.push(a) },
     logger,
     ...(options.signalDurableMs === undefined ? {} : { signalDurableMs: options.signalDurableMs }),
+    currentPolicy: (sku) => catalog.current(sku),
     onQuarantined: (account, code, reason) => events.quarantined.push({ account, code, reason }),
     onRestored: (account, trigger, _ms, refused) => events.restored.push({ account, trigger, refused }),
   });
   fenced = (l, e) => host.recoverFenced(l, e);
   await host.start();
-  const r: Rig = { host, store, dir, ...events };
+  const r: Rig = { host, catalog, store, dir, ...events };
   rigs.push(r);
   return r;
 }
@@ -133,8 +136,17 @@ describe("a fault in one governor's decision", () => {
     expect(await r.host.signal("flaky", { signal_id: "s1", action: "noop", params: {} }, 2)).toEqual({ kind: "unavailable", reason: "quarantined" });
     expect(r.restored).toHaveLength(1);
 
+    // A policy pushed meanwhile reaches the governors in service; the quarantined one gets it once it is back.
+    const next = r.catalog.add(PolicyDocument.parse({ ...policy.source, policy_version: "1.1.0" }));
+    await r.host.offerPolicy(next, false);
+    expect(r.host.status("flaky")?.policy_version).toBe("1.0.0");
+
     expect(await r.host.restore("flaky", "operator")).toBe(true);
     expect(r.restored[1]).toEqual({ account: "flaky", trigger: "operator", refused: 1 });
+    expect(r.host.status("flaky")?.policy_version).toBe("1.1.0");
+    await r.host.writer.flush();
+    const tail = await r.store.read("flaky" as LedgerId, 0, 100);
+    expect(tail.at(-1)).toMatchObject({ operation: "policy_upgraded", previous_version: "1.0.0", policy_version: "1.1.0" });
     expect(await r.host.signal("flaky", { signal_id: "s2", action: "noop", params: {} }, 2)).toMatchObject({ kind: "accepted" });
   });
 });
