@@ -129,18 +129,27 @@ export function loadCredentials(
 /** SHA-256 of each configured token, computed once per set of credentials. */
 const tokenDigests = new WeakMap<Credentials, readonly (readonly [PlatformScope, Buffer])[]>();
 
+/** SHA-256 of a presented bearer token: what platform and tenant tokens are both looked up by. */
+export function bearerDigest(presented: string): Buffer {
+  return createHash("sha256").update(presented).digest();
+}
+
 /**
  * Which scope a presented bearer token has. The presented token's digest is
  * compared in constant time against every configured token's (all of them,
  * whatever matches first), so timing tells nothing about which one matched.
  */
 export function scopeOfToken(credentials: Credentials, presented: string): PlatformScope | null {
+  return scopeOfDigest(credentials, bearerDigest(presented));
+}
+
+/** `scopeOfToken` for a token whose digest (`bearerDigest`) the caller has already. */
+export function scopeOfDigest(credentials: Credentials, p: Buffer): PlatformScope | null {
   let digests = tokenDigests.get(credentials);
   if (digests === undefined) {
-    digests = [...credentials.tokens].map(([scope, token]) => [scope, createHash("sha256").update(token).digest()] as const);
+    digests = [...credentials.tokens].map(([scope, token]) => [scope, bearerDigest(token)] as const);
     tokenDigests.set(credentials, digests);
   }
-  const p = createHash("sha256").update(presented).digest();
   let found: PlatformScope | null = null;
   for (const [scope, d] of digests) {
     if (timingSafeEqual(p, d) && found === null) found = scope;

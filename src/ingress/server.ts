@@ -14,7 +14,7 @@ import type { Logger } from "pino";
 import { Webhook } from "standardwebhooks";
 import { z } from "zod";
 import type { SignalReply } from "../../governors/decide.ts";
-import { scopeOfToken, type Scope } from "../credentials.ts";
+import { bearerDigest, scopeOfDigest, type Scope } from "../credentials.ts";
 import { bytesToHex, hexToBytes } from "../ledger/hash.ts";
 import { JSON_LIMITS, JsonViolationKind, scanJson } from "../ledger/json-limits.ts";
 import { inclusionProof, merkleRoot } from "../ledger/merkle.ts";
@@ -191,8 +191,10 @@ export function buildServer(rt: Runtime, logger: Logger, options: ServerOptions 
       if (header === undefined) throw new ApiError(401, ApiErrorCode.authMissing, "send Authorization: Bearer <token>", { "www-authenticate": "Bearer" });
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (match === null) throw new ApiError(401, ApiErrorCode.authMissing, "the Authorization header must be 'Bearer <token>'", { "www-authenticate": "Bearer" });
-      const scope = scopeOfToken(rt.credentials, match[1]!);
-      if (scope === null) return authTenantToken(rt, req, match[1]!, allowed);
+      // One digest of the presented token serves both lookups: platform scopes, then tenant tokens.
+      const digest = bearerDigest(match[1]!);
+      const scope = scopeOfDigest(rt.credentials, digest);
+      if (scope === null) return authTenantToken(rt, req, digest, allowed);
       if (scope !== "admin" && !allowed.includes(scope)) {
         throw new ApiError(403, ApiErrorCode.authScope, `this needs a token with scope ${["admin", ...allowed].join(" or ")}; yours has ${scope}`);
       }

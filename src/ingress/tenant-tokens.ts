@@ -34,8 +34,8 @@ const invalidToken = () => new ApiError(401, ApiErrorCode.authInvalid, "the bear
  * route that allows `tenant` on its own tenant's path only. Throws the API
  * error to answer otherwise.
  */
-export function authTenantToken(rt: Runtime, req: FastifyRequest, presented: string, allowed: readonly Scope[]): void {
-  const owner = rt.tokens.verify(presented);
+export function authTenantToken(rt: Runtime, req: FastifyRequest, digest: Buffer, allowed: readonly Scope[]): void {
+  const owner = rt.tokens.verifyDigest(digest.toString("hex"));
   if (owner === null) throw invalidToken();
   if (!allowed.includes("tenant")) {
     throw new ApiError(403, ApiErrorCode.authScope, `this needs a token with scope ${["admin", ...allowed].join(" or ")}; yours is a tenant token`);

@@ -26,8 +26,9 @@
  *   is retried; a failure after it leaves a revoked token without its receipt
  *   (logged and alerted with the id), never a working token with one.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
+import { bearerDigest } from "../credentials.ts";
 import type { Receipt, ReceiptDraft } from "../ledger/receipt.ts";
 import type { AlertSink, Clock, StoredTenantToken, TenantTokenStore } from "../ports.ts";
 
@@ -87,7 +88,8 @@ interface Entry {
   writtenAt: number;
 }
 
-const digestOf = (token: string) => createHash("sha256").update(token).digest("hex");
+/** How a token is stored and looked up: the hex of its `bearerDigest`. */
+const digestOf = (token: string) => bearerDigest(token).toString("hex");
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class TenantTokens {
@@ -132,7 +134,12 @@ export class TenantTokens {
 
   /** The tenant a presented token belongs to, or null. One SHA-256 and a map lookup: no I/O. */
   verify(presented: string): { account: string; tokenId: string } | null {
-    const entry = this.#byDigest.get(digestOf(presented));
+    return this.verifyDigest(digestOf(presented));
+  }
+
+  /** `verify` for a token whose SHA-256 (lowercase hex) the caller has already. */
+  verifyDigest(digest: string): { account: string; tokenId: string } | null {
+    const entry = this.#byDigest.get(digest);
     if (entry === undefined) return null;
     entry.usedAt = this.#o.clock.now();
     return { account: entry.account, tokenId: entry.tokenId };
