@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPubSubClient, topicName } from "../../src/adapters/gcp/pubsub.ts";
 import { requireFirestoreEmulator, requirePubSubEmulator } from "../support/emulators.ts";
 import { startGcsDouble, type GcsDouble } from "../support/gcs-double.ts";
-import { entitlementEvent, eventually, readLedger, startService, verifyExported, type Service } from "../support/service.ts";
+import { entitlementEvent, eventually, gcpServiceEnv, readLedger, startService, verifyExported, type Service } from "../support/service.ts";
 
 const firestore = requireFirestoreEmulator();
 const emulator = requirePubSubEmulator();
@@ -26,15 +26,7 @@ beforeAll(async () => {
   gcs = await startGcsDouble();
   svc = await startService({
     args: ["--backend", "gcp"],
-    env: {
-      GOOGLE_CLOUD_PROJECT: firestore.projectId,
-      GOVERNOR_ARCHIVE_BUCKET: "governor-archives",
-      GOVERNOR_POLICY_BUCKET: "governor-policies",
-      GOVERNOR_FIRESTORE_PREFIX: `e2e${run}`,
-      GOVERNOR_PROCUREMENT_TOPIC: procurementTopic,
-      GOVERNOR_PROCUREMENT_SUBSCRIPTION: `${procurementTopic}.governor`,
-      STORAGE_EMULATOR_HOST: gcs.url,
-    },
+    env: gcpServiceEnv({ projectId: firestore.projectId, prefix: `e2e${run}`, storageUrl: gcs.url, procurementTopic }),
   });
 }, 60_000);
 afterAll(async () => {

@@ -14,7 +14,7 @@ import { createSqliteTokenStore } from "../../src/adapters/embedded/sqlite-token
 import { createFirestoreClient } from "../../src/adapters/gcp/firestore-ledger-store.ts";
 import { requireFirestoreEmulator } from "../support/emulators.ts";
 import { startGcsDouble } from "../support/gcs-double.ts";
-import { cliPath, entitlementEvent, readLedger, repoRoot, scratchDir, startService, type Service } from "../support/service.ts";
+import { cliPath, entitlementEvent, gcpServiceEnv, readLedger, repoRoot, scratchDir, startService, type Service } from "../support/service.ts";
 
 const exec = promisify(execFile);
 
@@ -294,7 +294,7 @@ describe("tenant tokens on the Google Cloud backend (Firestore emulator)", () =>
       startService({
         args: ["--backend", "gcp"],
         ...(dataDir === undefined ? {} : { dataDir }),
-        env: { GOOGLE_CLOUD_PROJECT: emulator.projectId, GOVERNOR_ARCHIVE_BUCKET: "governor-archives", GOVERNOR_POLICY_BUCKET: "governor-policies", GOVERNOR_FIRESTORE_PREFIX: prefix, STORAGE_EMULATOR_HOST: gcs.url },
+        env: gcpServiceEnv({ projectId: emulator.projectId, prefix, storageUrl: gcs.url }),
       });
     const first = await start();
     try {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPubSubClient } from "../../src/adapters/gcp/pubsub.ts";
 import { requireFirestoreEmulator, requirePubSubEmulator } from "../support/emulators.ts";
 import { startGcsDouble, type GcsDouble } from "../support/gcs-double.ts";
-import { entitlementEvent, eventually, readLedger, scratchDir, startService, type Service } from "../support/service.ts";
+import { entitlementEvent, eventually, gcpServiceEnv, readLedger, scratchDir, startService, type Service } from "../support/service.ts";
 
 const firestore = requireFirestoreEmulator();
 const emulator = requirePubSubEmulator();
@@ -25,16 +25,7 @@ const start = async () => {
   const s = await startService({
     dataDir,
     args: ["--backend", "gcp"],
-    env: {
-      GOOGLE_CLOUD_PROJECT: firestore.projectId,
-      GOVERNOR_ARCHIVE_BUCKET: "governor-archives",
-      GOVERNOR_POLICY_BUCKET: "governor-policies",
-      GOVERNOR_FIRESTORE_PREFIX: `replay${run}`,
-      GOVERNOR_PROCUREMENT_TOPIC: procurementTopic,
-      GOVERNOR_PROCUREMENT_SUBSCRIPTION: `${procurementTopic}.governor`,
-      GOVERNOR_DRAIN_MS: "1000",
-      STORAGE_EMULATOR_HOST: gcs.url,
-    },
+    env: { ...gcpServiceEnv({ projectId: firestore.projectId, prefix: `replay${run}`, storageUrl: gcs.url, procurementTopic }), GOVERNOR_DRAIN_MS: "1000" },
   });
   started.push(s);
   return s;

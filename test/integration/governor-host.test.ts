@@ -6,18 +6,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { createSqliteLedgerStore } from "../../src/adapters/embedded/sqlite-ledger-store.ts";
-import { generateSignerKey } from "../../src/ledger/checkpoint.ts";
-import { createUuidV7Source } from "../../src/ledger/hash.ts";
 import type { LedgerId, Receipt } from "../../src/ledger/receipt.ts";
-import { PolicyCatalog } from "../../src/policy/registry.ts";
 import { PolicyDocument } from "../../src/policy/schema.ts";
 import { systemClock, type Clock, type LedgerStore } from "../../src/ports.ts";
 import { GovernorHost } from "../../src/runtime/governor-host.ts";
 import { builtinHandlers, HandlerError, type ActionHandler } from "../../src/runtime/handlers.ts";
-import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
+import { startHost } from "../support/host-rig.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
 const rollbacks: string[] = [];
@@ -62,16 +58,8 @@ const rigs: Rig[] = [];
 
 async function rig(dir = mkdtempSync(join(tmpdir(), "governor-host-")), clock: Clock = systemClock, keepDir = false): Promise<Rig> {
   const store = createSqliteLedgerStore({ path: join(dir, "ledger.sqlite") });
-  const logger = pino({ level: (process.env["DEBUG_HOST"] ?? "silent") as "silent" });
-  const catalog = new PolicyCatalog();
-  catalog.add(policy);
-  const newId = createUuidV7Source(() => Date.now());
-  let fenced = (_: LedgerId, _err: Error) => {};
-  const writer = new LedgerWriter({ store, signers: [generateSignerKey("test")], originPrefix: "test", clock, newId, logger, checkpointIntervalMs: 0, onFenced: (l, e) => fenced(l, e) });
   const alerts: { code: string }[] = [];
-  const host = new GovernorHost({ store, writer, clock, newId, handlers, resolvePolicy: catalog.resolve, alerts: { alert: (a) => alerts.push(a) }, logger });
-  fenced = (l, e) => host.recoverFenced(l, e);
-  await host.start();
+  const { host } = await startHost({ store, policy, clock, handlers, alerts: { alert: (a) => alerts.push(a) } });
   const r = { host, store, alerts, dir: keepDir ? "" : dir };
   rigs.push(r);
   return r;

@@ -9,6 +9,7 @@ import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { createPubSubChannels, createPubSubClient, topicName } from "../../src/adapters/gcp/pubsub.ts";
 import { requirePubSubEmulator } from "../support/emulators.ts";
+import { eventually } from "../support/service.ts";
 
 const emulator = requirePubSubEmulator();
 const pubsub = createPubSubClient({ projectId: emulator.projectId });
@@ -18,13 +19,6 @@ afterAll(async () => {
   await pubsub.close();
 });
 
-const until = async (check: () => boolean, what: string, ms = 15_000) => {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe("Pub/Sub signals are bounded when decoded", () => {
   it("params nested 1,000 deep, or a message over the size limit, are not signals; the next signal is", async () => {
@@ -52,7 +46,7 @@ describe("Pub/Sub signals are bounded when decoded", () => {
     await topic.publishMessage({ data: Buffer.from(`{"signal_id":"deep","action":"noop","params":{"x":${deep}}}`) });
     await topic.publishMessage({ data: Buffer.from(`{"signal_id":"big","action":"noop","params":{"x":"${"y".repeat(5000)}"}}`) });
     await topic.publishMessage({ data: Buffer.from('{"signal_id":"fine","action":"noop","params":{"x":[[1]]}}') });
-    await until(() => seen.includes("fine") && undeliverable.some((r) => r.includes("BODY_TOO_DEEP")) && undeliverable.some((r) => r.includes("BODY_TOO_LARGE")), "the three judgements");
+    await eventually(() => seen.includes("fine") && undeliverable.some((r) => r.includes("BODY_TOO_DEEP")) && undeliverable.some((r) => r.includes("BODY_TOO_LARGE")), "the three judgements");
     expect(seen).not.toContain("deep");
     expect(seen).not.toContain("big");
     expect(undeliverable.find((r) => r.includes("BODY_TOO_DEEP"))).toMatch(/\$\.params\.x\[0\].*nested more than 32 levels deep/);

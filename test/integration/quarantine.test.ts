@@ -10,18 +10,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { createSqliteLedgerStore } from "../../src/adapters/embedded/sqlite-ledger-store.ts";
-import { generateSignerKey } from "../../src/ledger/checkpoint.ts";
-import { createUuidV7Source } from "../../src/ledger/hash.ts";
 import type { LedgerId } from "../../src/ledger/receipt.ts";
-import { PolicyCatalog } from "../../src/policy/registry.ts";
+import type { PolicyCatalog } from "../../src/policy/registry.ts";
 import { PolicyDocument } from "../../src/policy/schema.ts";
-import { systemClock, type Clock, type LedgerStore } from "../../src/ports.ts";
-import { GovernorHost, type QuarantineCode } from "../../src/runtime/governor-host.ts";
-import { builtinHandlers } from "../../src/runtime/handlers.ts";
-import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
+import type { Clock, LedgerStore } from "../../src/ports.ts";
+import type { GovernorHost, QuarantineCode } from "../../src/runtime/governor-host.ts";
+import { startHost } from "../support/host-rig.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { createMemoryLedgerStore } from "../support/memory-ledger-store.ts";
 
@@ -50,30 +46,19 @@ const rigs: Rig[] = [];
 async function rig(options: { dir?: string; store?: LedgerStore; clock?: Clock; signalDurableMs?: number } = {}): Promise<Rig> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "governor-quarantine-"));
   const store = options.store ?? createSqliteLedgerStore({ path: join(dir, "ledger.sqlite") });
-  const clock = options.clock ?? systemClock;
-  const logger = pino({ level: "silent" });
-  const catalog = new PolicyCatalog();
-  catalog.add(policy.doc);
-  const newId = createUuidV7Source(() => Date.now());
-  let fenced = (_: LedgerId, _err: Error) => {};
-  const writer = new LedgerWriter({ store, signers: [generateSignerKey("test")], originPrefix: "test", clock, newId, logger, checkpointIntervalMs: 0, onFenced: (l, e) => fenced(l, e) });
   const events: Events = { quarantined: [], restored: [], alerts: [] };
-  const host = new GovernorHost({
+  const { host, catalog } = await startHost({
     store,
-    writer,
-    clock,
-    newId,
-    handlers: builtinHandlers,
-    resolvePolicy: catalog.resolve,
+    policy: policy.doc,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
     alerts: { alert: (a) => events.alerts.push(a) },
-    logger,
-    ...(options.signalDurableMs === undefined ? {} : { signalDurableMs: options.signalDurableMs }),
-    currentPolicy: (sku) => catalog.current(sku),
-    onQuarantined: (account, code, reason) => events.quarantined.push({ account, code, reason }),
-    onRestored: (account, trigger, _ms, refused) => events.restored.push({ account, trigger, refused }),
+    host: (catalog) => ({
+      ...(options.signalDurableMs === undefined ? {} : { signalDurableMs: options.signalDurableMs }),
+      currentPolicy: (sku) => catalog.current(sku),
+      onQuarantined: (account, code, reason) => events.quarantined.push({ account, code, reason }),
+      onRestored: (account, trigger, _ms, refused) => events.restored.push({ account, trigger, refused }),
+    }),
   });
-  fenced = (l, e) => host.recoverFenced(l, e);
-  await host.start();
   const r: Rig = { host, catalog, store, dir, ...events };
   rigs.push(r);
   return r;

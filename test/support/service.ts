@@ -205,6 +205,22 @@ export function requestDeclaringLength(service: Service, method: string, path: s
   });
 }
 
+/**
+ * The environment of a service on the gcp backend against the emulators and a
+ * Cloud Storage double: its own Firestore collections (`prefix`), and
+ * procurement events from `procurementTopic` when one is given.
+ */
+export function gcpServiceEnv(o: { projectId: string; prefix: string; storageUrl: string; procurementTopic?: string }): Record<string, string> {
+  return {
+    GOOGLE_CLOUD_PROJECT: o.projectId,
+    GOVERNOR_ARCHIVE_BUCKET: "governor-archives",
+    GOVERNOR_POLICY_BUCKET: "governor-policies",
+    GOVERNOR_FIRESTORE_PREFIX: o.prefix,
+    STORAGE_EMULATOR_HOST: o.storageUrl,
+    ...(o.procurementTopic === undefined ? {} : { GOVERNOR_PROCUREMENT_TOPIC: o.procurementTopic, GOVERNOR_PROCUREMENT_SUBSCRIPTION: `${o.procurementTopic}.governor` }),
+  };
+}
+
 /** A marketplace event body. */
 export function entitlementEvent(type: string, account: string, overrides: { sku?: string; plan?: string; entitlementId?: string; eventId?: string } = {}) {
   return {
