@@ -111,7 +111,6 @@ export type QuarantineCode = (typeof QuarantineCode)[keyof typeof QuarantineCode
 interface Quarantine {
   readonly since: number;
   readonly code: QuarantineCode;
-  readonly reason: string;
   refused: number;
   /** What it was when it was taken out (none if it never came up). */
   readonly last: GovernorStatus | undefined;
@@ -308,8 +307,7 @@ export class GovernorHost {
         } catch (err) {
           // One ledger that does not replay takes its tenant out of service, not the process.
           if (err instanceof StoreUnavailableError) throw err;
-          this.#governors.delete(ledger);
-          this.#o.writer.release(ledger);
+          this.#discard(ledger);
           failed.push({ ledger, err });
         }
       }
@@ -698,7 +696,7 @@ export class GovernorHost {
     } catch {
       last = undefined;
     }
-    const q: Quarantine = { since: this.#o.clock.now(), code, reason, refused: 0, last, restoring: false };
+    const q: Quarantine = { since: this.#o.clock.now(), code, refused: 0, last, restoring: false };
     this.#quarantined.set(account, q);
     this.#o.logger.error({ ledger: account, code, err }, "tenant quarantined: its governor failed; the other tenants go on");
     this.#o.alerts.alert({ code: "tenant_quarantined", message: `tenant ${account} is out of service (${code}): ${reason}`, ledger: account, details: { quarantine_code: code } });
@@ -734,8 +732,7 @@ export class GovernorHost {
       await this.#rebuild(ledger);
     } catch (err) {
       q.restoring = false;
-      this.#governors.delete(ledger);
-      this.#o.writer.release(ledger);
+      this.#discard(ledger);
       this.#o.logger.error({ ledger, err, trigger }, "quarantined tenant could not be rebuilt; it stays out of service");
       throw err;
     }
@@ -753,6 +750,12 @@ export class GovernorHost {
     this.#o.logger.info({ ledger, trigger, downtime_ms: downtime }, "quarantined tenant rebuilt from its ledger and back in service");
     this.#o.onRestored?.(ledger, trigger, downtime, q.refused);
     return true;
+  }
+
+  /** Drops what a rebuild that failed half-way left: the governor and the writer's hold on its ledger. */
+  #discard(ledger: LedgerId): void {
+    this.#governors.delete(ledger);
+    this.#o.writer.release(ledger);
   }
 
   /** True while the tenant is out of service. */
