@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createSqliteLedgerStore } from "../src/adapters/embedded/sqlite-ledger-store.ts";
 import { genesisHash, sealReceipt, uuidV7 } from "../src/ledger/hash.ts";
 import type { LedgerId, Receipt } from "../src/ledger/receipt.ts";
-import type { LedgerStore } from "../src/ports.ts";
+import type { LedgerStore } from "../src/ports/index.ts";
 import { atLeast, atMost, median, type BenchOptions, type Figure } from "./harness.ts";
 import { sealedChain, T0 } from "./receipts.ts";
 

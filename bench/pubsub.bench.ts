@@ -16,14 +16,19 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { PubSub } from "@google-cloud/pubsub";
 import { pino } from "pino";
+import { localBackendParts } from "../src/adapters/backend.ts";
 import { createDirectoryArchiveStore } from "../src/adapters/embedded/fs-archive-store.ts";
 import { createDirectoryPolicyRegistry } from "../src/adapters/embedded/fs-policy-registry.ts";
 import { createFirestoreClient, createFirestoreLedgerStore } from "../src/adapters/gcp/firestore-ledger-store.ts";
+import { createMemoryDeliveryLog } from "../src/adapters/memory/memory-delivery-log.ts";
+import { createMemoryTokenStore } from "../src/adapters/memory/memory-token-store.ts";
 import { createPubSubChannels, createPubSubClient, flowFor, topicName } from "../src/adapters/gcp/pubsub.ts";
 import { loadConfig } from "../src/config.ts";
 import { loadCredentials } from "../src/credentials.ts";
-import { Marketplace } from "../src/runtime/marketplace.ts";
-import { Runtime } from "../src/runtime/runtime.ts";
+import { Marketplace } from "../src/app/marketplace.ts";
+import { createGovernorService } from "../src/app/service.ts";
+import { Runtime } from "../src/app/runtime.ts";
+import { createSignalConsumer } from "../src/ingress/pubsub/signals.ts";
 import { clearFirestoreEmulator } from "./emulators.ts";
 import { atLeast, median, type BenchOptions, type Figure } from "./harness.ts";
 
@@ -67,25 +72,17 @@ export async function measureAdapterRate(pubsub: PubSub, n: number, tenants: num
   let got = 0;
   let all!: () => void;
   const done = new Promise<void>((resolve) => (all = resolve));
-  const channels = createPubSubChannels({
-    pubsub,
-    logger: pino({ level: "silent" }),
-    onSignal: async () => {
-      if (++got === n) all();
-      return "ack";
-    },
-    onUndeliverable: async () => {
-      throw new Error("every benchmark message is a signal");
-    },
-  });
+  const channels = createPubSubChannels({ pubsub, logger: pino({ level: "silent" }) });
   const accounts = Array.from({ length: tenants }, (_, i) => `pa-${randomUUID().slice(0, 6)}-${i}`);
+  // Publish while nobody consumes (channels are consumed once started), as for the bare rate; then consume and time it.
   for (const a of accounts) await channels.create(a);
-  // Publish while nobody consumes, as for the bare rate; then consume and time it.
-  await channels.close();
   const per = Math.ceil(n / tenants);
   for (const [i, a] of accounts.entries()) await publishMany(pubsub, topicName(a), Math.max(0, Math.min(per, n - i * per)), (j) => ({ signal_id: `a-${j}`, action: "noop" }));
   const t0 = performance.now();
-  for (const a of accounts) await channels.create(a);
+  await channels.start(async () => {
+    if (++got === n) all();
+    return "ack";
+  });
   await done;
   const rate = (n / (performance.now() - t0)) * 1000;
   await channels.close();
@@ -101,14 +98,8 @@ async function runtimeRate(scratch: string, n: number, tenants: number): Promise
   const config = loadConfig({}, { dataDir, policiesDir: resolve(import.meta.dirname, "../policies"), backend: "gcp", policyWatch: false, scaleIntervalMs: 0, healthIntervalMs: 60_000 });
   const pubsub = createPubSubClient();
   let rt: Runtime | null = null;
-  const channels = createPubSubChannels({
-    pubsub,
-    logger,
-    // As `serve --backend gcp` sets it: outstanding messages follow each tenant's concurrency.
-    maxMessages: (account) => flowFor(rt?.host.status(account)?.concurrency ?? 1),
-    onSignal: (account, signal, d) => rt!.fromChannel(account, signal, d.id),
-    onUndeliverable: async () => {},
-  });
+  // Outstanding messages follow each tenant's concurrency: the runtime tunes the channels as tenants are provisioned.
+  const channels = createPubSubChannels({ pubsub, logger, maxMessages: () => flowFor(1) });
   rt = new Runtime({
     config,
     credentials: loadCredentials(dataDir, {}),
@@ -116,6 +107,9 @@ async function runtimeRate(scratch: string, n: number, tenants: number): Promise
     archives: createDirectoryArchiveStore(join(dataDir, "archives")),
     policyRegistry: createDirectoryPolicyRegistry(join(dataDir, "registry")),
     channels,
+    ...localBackendParts(config, logger),
+    deliveries: createMemoryDeliveryLog(),
+    tokenStore: createMemoryTokenStore(),
     logger,
   });
   await rt.start();
@@ -125,14 +119,13 @@ async function runtimeRate(scratch: string, n: number, tenants: number): Promise
     const o = await marketplace.handle({ source: "procurement", id: `e-${a}` }, { eventId: `e-${a}`, eventType: "ENTITLEMENT_ACTIVE", entitlement: { id: `ent-${a}`, account_id: a, sku_id: "demo", plan: "bench" } });
     if (o.status !== 201) throw new Error(`provision ${a}: ${JSON.stringify(o)}`);
   }
-  // Publish while nobody consumes, as for the bare rate; then consume and time it.
-  await channels.close();
+  // Publish while nobody consumes (channels are consumed once started), as for the bare rate; then consume and time it.
   const per = n / tenants;
   for (const a of accounts) await publishMany(pubsub, topicName(a), per, (i) => ({ signal_id: `s-${i}`, action: "noop" }));
-  const target = accounts.reduce((sum, a) => sum + rt!.writer.durableSize(a), 0) + 2 * n;
+  const target = accounts.reduce((sum, a) => sum + rt!.log.durableSize(a), 0) + 2 * n;
   const t0 = performance.now();
-  for (const a of accounts) await channels.create(a);
-  while (accounts.reduce((sum, a) => sum + rt!.writer.durableSize(a), 0) < target) await new Promise((r) => setTimeout(r, 5));
+  await channels.start(createSignalConsumer(createGovernorService(rt, marketplace), { logger }));
+  while (accounts.reduce((sum, a) => sum + rt!.log.durableSize(a), 0) < target) await new Promise((r) => setTimeout(r, 5));
   const rate = (n / (performance.now() - t0)) * 1000;
   await channels.close();
   await rt.stop();

@@ -10,11 +10,11 @@ import { createUuidV7Source } from "../src/ledger/hash.ts";
 import type { LedgerId, Receipt } from "../src/ledger/receipt.ts";
 import { PolicyCatalog } from "../src/policy/registry.ts";
 import { PolicyDocument } from "../src/policy/schema.ts";
-import { systemClock, type LedgerStore } from "../src/ports.ts";
-import { GovernorHost } from "../src/runtime/governor-host.ts";
-import { builtinHandlers, type ActionHandler } from "../src/runtime/handlers.ts";
-import { LedgerWriter } from "../src/runtime/ledger-writer.ts";
-import { startMemoryReclaimer } from "../src/runtime/memory-reclaimer.ts";
+import { systemClock, type LedgerStore } from "../src/ports/index.ts";
+import { Governors } from "../src/app/governors.ts";
+import { builtinHandlers, type ActionHandler } from "../src/app/handlers.ts";
+import { LedgerLog } from "../src/log/ledger-log.ts";
+import { startMemoryReclaimer } from "../src/app/memory-reclaimer.ts";
 
 export const benchPolicy = PolicyDocument.parse({
   sku_id: "bench",
@@ -31,10 +31,10 @@ export const benchPolicy = PolicyDocument.parse({
 const hang: ActionHandler = { name: "hang", run: () => new Promise(() => {}), rollback: () => Promise.resolve() };
 
 export interface Rig {
-  readonly host: GovernorHost;
+  readonly host: Governors;
   readonly catalog: PolicyCatalog;
   readonly store: LedgerStore;
-  readonly writer: LedgerWriter;
+  readonly writer: LedgerLog;
   /** Called with every committed receipt. */
   onCommitted: (receipts: readonly Receipt[]) => void;
   /** Memory-reducing collections the runtime's reclaimer has run (with `reclaimAfterMs`). */
@@ -55,7 +55,7 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
   const rig = {
     onCommitted: (_: readonly Receipt[]) => {},
   } as Rig;
-  const writer = new LedgerWriter({
+  const writer = new LedgerLog({
     store,
     signers: [generateSignerKey("bench")],
     originPrefix: "bench",
@@ -64,9 +64,9 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
     logger,
     onCommitted: (rs) => rig.onCommitted(rs),
   });
-  const host = new GovernorHost({
+  const host = new Governors({
     store,
-    writer,
+    log: writer,
     clock: systemClock,
     newId,
     handlers: new Map([...builtinHandlers, ["hang", hang]]),
@@ -83,7 +83,7 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
     host,
     catalog,
     store,
-    writer,
+    log: writer,
     async close() {
       reclaimer.stop();
       await host.stop({ drainMs: 2000 });

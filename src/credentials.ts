@@ -7,10 +7,10 @@
  *
  * Tenants have no token here: each tenant's tokens are issued through the API
  * (`POST /v1/tenants/{account}/tokens`) and act on that tenant alone
- * (`runtime/tenant-tokens.ts`). A file from before that still holding a
+ * (`app/tenant-tokens.ts`). A file from before that still holding a
  * shared `tenant` token loads; the token is ignored, with a warning.
  */
-import { randomBytes, timingSafeEqual, createHash } from "node:crypto";
+import { randomBytes, timingSafeEqual, hash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
@@ -131,7 +131,7 @@ const tokenDigests = new WeakMap<Credentials, readonly (readonly [PlatformScope,
 
 /** SHA-256 of a presented bearer token: what platform and tenant tokens are both looked up by. */
 export function bearerDigest(presented: string): Buffer {
-  return createHash("sha256").update(presented).digest();
+  return hash("sha256", presented, "buffer");
 }
 
 /**

@@ -4,7 +4,7 @@
  * launcher to this list, and the benchmarks measure under it.
  *
  * `--expose-gc`: the runtime gives memory back once it has gone quiet after
- * work, with one memory-reducing collection (`runtime/memory-reclaimer.ts`
+ * work, with one memory-reducing collection (`app/memory-reclaimer.ts`
  * says why V8 does not do it by itself); without the flag it does not.
  *
  * Tried and left out: `--max-semi-space-size=8` (V8's young generation

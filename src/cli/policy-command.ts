@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import type { FieldChange, PolicyDiff } from "../policy/compat.ts";
 import { listPolicyFiles, readPolicyJson, validatePolicy } from "../policy/rollout.ts";
 import type { PolicyIssue } from "../policy/schema.ts";
-import { builtinHandlers } from "../runtime/handlers.ts";
+import { builtinHandlers } from "../app/handlers.ts";
 import { call, ClientError, clientConfig, runClient } from "./client.ts";
 
 export const summary = "validate, diff or push policy documents (GitOps)";
@@ -61,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
           if (result.ok) {
             const p = result.policy;
             process.stdout.write(`${file}: ok: ${p.sku_id}@${p.policy_version} (${count(Object.keys(p.plans).length, "plan")}, ${count(Object.keys(p.actions).length, "action")})\n`);
+            printWarnings(file, result.warnings);
           } else {
             printIssues(file, result.issues);
             failed = true;
@@ -94,6 +95,11 @@ function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
+/** Warnings do not fail a command: they say what a valid policy will do that may not be meant. */
+function printWarnings(file: string, warnings: readonly PolicyIssue[] | undefined): void {
+  for (const w of warnings ?? []) process.stderr.write(`${file}: warning: ${w.path}: ${w.message}\n`);
+}
+
 function printIssues(file: string, issues: readonly PolicyIssue[]): void {
   process.stderr.write(`${file}: invalid (${count(issues.length, "problem")}):\n`);
   for (const i of issues) process.stderr.write(`  ${i.path}: ${i.message}\n`);
@@ -124,7 +130,8 @@ async function refused(file: string, res: Response): Promise<false> {
 async function diff(file: string, json: unknown, asJson: boolean): Promise<boolean> {
   const res = await call(clientConfig(), "POST", "/v1/policies?dry_run=true&new_sku=true", { scope: "gitops", body: json });
   if (!res.ok) return refused(file, res);
-  const body = (await res.json()) as { compatible: boolean; reasons: string[]; diff: PolicyDiff; compat_check_ms: number };
+  const body = (await res.json()) as { compatible: boolean; reasons: string[]; diff: PolicyDiff; compat_check_ms: number; warnings?: PolicyIssue[] };
+  printWarnings(file, body.warnings);
   if (asJson) {
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return body.compatible;
@@ -190,7 +197,9 @@ async function push(file: string, json: unknown, o: { force: boolean; newSku: bo
     reasons_overridden?: string[];
     governors?: { upgraded: number; rolled_back: number };
     broadcast_ms?: number;
+    warnings?: PolicyIssue[];
   };
+  printWarnings(file, body.warnings);
   if (body.status === "unchanged") {
     process.stdout.write(`${file}: unchanged: ${body.sku_id}@${body.policy_version} is already current\n`);
     return true;

@@ -4,12 +4,15 @@ import { parseArgs } from "node:util";
 import { DataDirLockedError, lockDataDir, type DataDirLock } from "../adapters/embedded/data-dir-lock.ts";
 import { ConfigError, describeSettings, loadConfig } from "../config.ts";
 import { loadCredentials } from "../credentials.ts";
-import { buildServer } from "../ingress/server.ts";
+import { buildHttpServer } from "../ingress/http/server.ts";
+import { createProcurementConsumer } from "../ingress/pubsub/procurement.ts";
+import { createSignalConsumer } from "../ingress/pubsub/signals.ts";
 import { createLogger } from "../logger.ts";
-import { StoreUnavailableError } from "../ports.ts";
-import { Marketplace } from "../runtime/marketplace.ts";
-import { Runtime } from "../runtime/runtime.ts";
-import { embeddedBackend, gcpBackend, type Backend } from "./backends.ts";
+import { StoreUnavailableError } from "../ports/index.ts";
+import { Marketplace } from "../app/marketplace.ts";
+import { createGovernorService } from "../app/service.ts";
+import { Runtime } from "../app/runtime.ts";
+import { embeddedBackend, gcpBackend, type Backend } from "../adapters/backend.ts";
 
 export const summary = "run the service (what `npm start` runs)";
 
@@ -61,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const warning of credentials.warnings) logger.warn({ code: "GOVERNOR_CREDENTIALS_IGNORED", path: credentials.path }, warning);
   let backend: Backend;
   try {
-    backend = config.backend === "gcp" ? gcpBackend(config, logger) : embeddedBackend(config);
+    backend = config.backend === "gcp" ? gcpBackend(config, logger) : embeddedBackend(config, logger);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`governor serve: ${err.message}\n`);
@@ -73,8 +76,10 @@ export async function run(argv: string[]): Promise<number> {
   const marketplace = new Marketplace(runtime);
   const started = await startRuntime(runtime, logger);
   logger.info(started, "governors rebuilt from their ledgers");
-  const { app } = buildServer(runtime, logger, { marketplace });
-  await backend.attach(runtime, marketplace);
+  const service = createGovernorService(runtime, marketplace);
+  const { app } = buildHttpServer(service, { settings: config, credentials, logger });
+  await backend.signals?.start(createSignalConsumer(service, { logger, maxMessageBytes: config.bodyLimitBytes }));
+  await backend.procurement?.start(createProcurementConsumer(service, { logger, maxMessageBytes: config.bodyLimitBytes }));
   const address = await app.listen({ port: config.port, host: config.host });
   // With PORT=0 the port is chosen at start: tell whoever started us where we are.
   const addressFile = process.env["GOVERNOR_ADDRESS_FILE"];

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Parser, create as createTar, type ReadEntry } from "tar";
-import type { LedgerStore } from "../ports.ts";
+import type { LedgerStore } from "../ports/index.ts";
 import { ChainBrokenError, ChainLink } from "./chain-link.ts";
 import { signCheckpoint, type SignerKey } from "./checkpoint.ts";
 import { hexToBytes } from "./hash.ts";

@@ -9,7 +9,6 @@
  * Pushes come from `POST /v1/policies` (GitOps) and, on the embedded
  * default, from edits to the policies directory, which is watched.
  */
-import { watch, type FSWatcher } from "node:fs";
 import { isUtf8 } from "node:buffer";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -18,10 +17,11 @@ import type { PolicyView } from "../../governors/policy-view.ts";
 import { canonicalJson } from "../ledger/canonical.ts";
 import { JsonLimitError, parseBoundedJson } from "../ledger/json-limits.ts";
 import type { Receipt, ReceiptDraft } from "../ledger/receipt.ts";
-import type { AlertSink, PolicyRegistry } from "../ports.ts";
+import type { AlertSink, PolicyFileRead, PolicyRegistry } from "../ports/index.ts";
 import { checkCompatibility, diffPolicies, type PolicyDiff, type TenantPolicyFacts } from "./compat.ts";
 import type { PolicyCatalog } from "./registry.ts";
 import { MAX_POLICY_BYTES, parsePolicy, PolicyDocument, type PolicyIssue } from "./schema.ts";
+import { policyWarnings } from "./warnings.ts";
 
 export interface PolicyRolloutDeps {
   readonly catalog: PolicyCatalog;
@@ -51,13 +51,15 @@ export interface PushOptions {
 
 export type PushResult =
   | { readonly kind: "invalid"; readonly code: "POLICY_INVALID" | "POLICY_UNKNOWN_SKU"; readonly issues: readonly PolicyIssue[]; readonly receipt: Receipt | null }
-  | { readonly kind: "unchanged"; readonly sku_id: string; readonly policy_version: string }
+  | { readonly kind: "unchanged"; readonly sku_id: string; readonly policy_version: string; readonly warnings: readonly PolicyIssue[] }
   | {
       readonly kind: "dry_run";
       readonly diff: PolicyDiff;
       readonly compatible: boolean;
       readonly reasons: readonly string[];
       readonly compat_check_ms: number;
+      /** What the policy does that its author probably did not mean (see `policyWarnings`); never a refusal. */
+      readonly warnings: readonly PolicyIssue[];
     }
   | {
       readonly kind: "incompatible";
@@ -80,6 +82,7 @@ export type PushResult =
       readonly governors: { readonly upgraded: number; readonly rolled_back: number };
       readonly compat_check_ms: number;
       readonly broadcast_ms: number;
+      readonly warnings: readonly PolicyIssue[];
     };
 
 const MAX_ERRORS = 100;
@@ -88,15 +91,13 @@ export class PolicyRollout {
   readonly #d: PolicyRolloutDeps;
   /** Pushes run one at a time: each is checked against the outcome of the one before. */
   #queue: Promise<unknown> = Promise.resolve();
-  #watcher: FSWatcher | null = null;
-  readonly #pendingFiles = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(deps: PolicyRolloutDeps) {
     this.#d = deps;
   }
 
   /** Schema, semantic and runtime checks (a handler this runtime does not have); issues with paths. */
-  validate(input: unknown): { ok: true; policy: PolicyDocument } | { ok: false; issues: PolicyIssue[] } {
+  validate(input: unknown): PolicyValidation {
     return validatePolicy(input, this.#d.handlerNames());
   }
 
@@ -112,6 +113,7 @@ export class PolicyRollout {
     const valid = this.validate(input);
     if (!valid.ok) return this.#refuse("POLICY_INVALID", input, valid.issues, options);
     const next = valid.policy;
+    const warnings = valid.warnings;
     const current = d.catalog.currentDocument(next.sku_id);
     if (current === undefined && !options.allowNewSku) {
       const issue = {
@@ -122,7 +124,7 @@ export class PolicyRollout {
     }
     const canonical = canonicalJson(next);
     if (current !== undefined && current.policy_version === next.policy_version && d.catalog.canonicalOf(next.sku_id, next.policy_version) === canonical) {
-      return { kind: "unchanged", sku_id: next.sku_id, policy_version: next.policy_version };
+      return { kind: "unchanged", sku_id: next.sku_id, policy_version: next.policy_version, warnings };
     }
     const existing = d.catalog.canonicalOf(next.sku_id, next.policy_version) ?? (await d.registry.get(next.sku_id, next.policy_version)) ?? undefined;
 
@@ -133,7 +135,7 @@ export class PolicyRollout {
     const immutable = existing !== undefined && existing !== canonical;
 
     if (options.dryRun) {
-      return { kind: "dry_run", diff: diffPolicies(current, next, tenants), compatible: reasons.length === 0, reasons, compat_check_ms: compatMs };
+      return { kind: "dry_run", diff: diffPolicies(current, next, tenants), compatible: reasons.length === 0, reasons, compat_check_ms: compatMs, warnings };
     }
     if (reasons.length > 0 && (!options.force || immutable)) {
       const receipt = await d.recordPlatform({
@@ -192,6 +194,9 @@ export class PolicyRollout {
       { sku_id: next.sku_id, previous_version: current?.policy_version ?? null, policy_version: next.policy_version, forced, by: options.by, ...result, broadcast_ms: Math.round(broadcastMs) },
       "policy applied",
     );
+    if (warnings.length > 0) {
+      d.logger.warn({ sku_id: next.sku_id, policy_version: next.policy_version, warnings: warnings.map((w) => w.message) }, "policy applied with warnings");
+    }
     return {
       kind: "applied",
       sku_id: next.sku_id,
@@ -202,6 +207,7 @@ export class PolicyRollout {
       governors: { upgraded: result.upgraded, rolled_back: result.rolledBack },
       compat_check_ms: compatMs,
       broadcast_ms: broadcastMs,
+      warnings,
     };
   }
 
@@ -247,16 +253,18 @@ export class PolicyRollout {
   }
 
   /**
-   * Reads the policies directory. A SKU the registry does not have yet is
-   * adopted as it is (nothing runs on it); a file that differs from its
-   * SKU's current version is returned to be pushed once the governors run.
+   * Reads the policy files a policy source gave at start. A SKU the registry
+   * does not have yet is adopted as it is (nothing runs on it); a file that
+   * differs from its SKU's current version is returned to be pushed once the
+   * governors run.
    */
-  async readDirectory(dir: string): Promise<{ adopted: number; toPush: { file: string; json: unknown }[] }> {
+  async readFiles(reads: readonly PolicyFileRead[]): Promise<{ adopted: number; toPush: { file: string; json: unknown }[] }> {
     const d = this.#d;
     const toPush: { file: string; json: unknown }[] = [];
     let adopted = 0;
-    for (const file of await listPolicyFiles(dir)) {
-      const read = await readPolicyJson(file);
+    for (const r of reads) {
+      const file = r.file;
+      const read = "problem" in r ? { issues: [{ path: "(file)", message: r.problem }] } : parsePolicyText(r.text);
       if ("issues" in read) {
         d.logger.error({ file, issues: read.issues }, "policy file refused: not valid JSON");
         continue;
@@ -285,48 +293,19 @@ export class PolicyRollout {
     return { adopted, toPush };
   }
 
-  /** Pushes one file of the policies directory, logging the outcome in one clear line. */
+  /** Pushes one policy file, logging the outcome in one clear line. */
   async pushFile(file: string, json: unknown): Promise<PushResult> {
     const result = await this.push(json, { allowNewSku: true, by: `policies directory (${basename(file)})` });
     logPushResult(this.#d.logger, file, result);
     return result;
   }
 
-  /**
-   * Watches the policies directory: a file written there is pushed once it
-   * has stopped changing (an editor may write it in several steps).
-   */
-  watch(dir: string, settleMs = 300): void {
-    if (this.#watcher !== null) return;
-    this.#watcher = watch(dir, { persistent: false }, (_event, name) => {
-      if (name === null || !name.endsWith(".json") || name.startsWith(".")) return;
-      const file = join(dir, name);
-      const earlier = this.#pendingFiles.get(file);
-      if (earlier !== undefined) clearTimeout(earlier);
-      this.#pendingFiles.set(
-        file,
-        setTimeout(() => {
-          this.#pendingFiles.delete(file);
-          void this.#fileChanged(file, settleMs);
-        }, settleMs),
-      );
-    });
-    this.#watcher.on("error", (err) => this.#d.logger.error({ dir, err }, "policies directory watch failed; restart to pick up policy edits"));
-  }
-
-  async #fileChanged(file: string, settleMs: number): Promise<void> {
+  /** A policy file changed (the policy source watches and settles it): pushed, or refused with its issues. */
+  async fileChanged(changed: PolicyFileRead): Promise<void> {
     const d = this.#d;
+    const file = changed.file;
     try {
-      // Still being written? Wait until two reads a moment apart agree.
-      let text = await readFile(file, "utf8").catch(() => null);
-      for (let i = 0; i < 10 && text !== null; i++) {
-        await new Promise((r) => setTimeout(r, Math.min(100, settleMs)));
-        const again = await readFile(file, "utf8").catch(() => null);
-        if (again === text) break;
-        text = again;
-      }
-      if (text === null) return; // removed: a version once pushed stays in the registry
-      const read = parsePolicyText(text);
+      const read = "problem" in changed ? { issues: [{ path: "(file)", message: changed.problem }] } : parsePolicyText(changed.text);
       if ("issues" in read) {
         logPushResult(d.logger, file, await this.#refuse("POLICY_INVALID", undefined, read.issues, { by: `policies directory (${basename(file)})` }));
         return;
@@ -336,17 +315,13 @@ export class PolicyRollout {
       d.logger.error({ file, err }, "policy file could not be pushed");
     }
   }
-
-  close(): void {
-    this.#watcher?.close();
-    this.#watcher = null;
-    for (const t of this.#pendingFiles.values()) clearTimeout(t);
-    this.#pendingFiles.clear();
-  }
 }
 
+/** A policy that validates, with its warnings (which never refuse it), or what is wrong with it. */
+export type PolicyValidation = { ok: true; policy: PolicyDocument; warnings: PolicyIssue[] } | { ok: false; issues: PolicyIssue[] };
+
 /** Validates a policy document and that every handler it names exists. */
-export function validatePolicy(input: unknown, handlers: Iterable<string>): { ok: true; policy: PolicyDocument } | { ok: false; issues: PolicyIssue[] } {
+export function validatePolicy(input: unknown, handlers: Iterable<string>): PolicyValidation {
   const parsed = parsePolicy(input);
   if (!parsed.ok) return parsed;
   const known = new Set(handlers);
@@ -356,7 +331,7 @@ export function validatePolicy(input: unknown, handlers: Iterable<string>): { ok
       issues.push({ path: `actions.${name}.handler`, message: `handler "${action.handler}" does not exist here (known: ${[...known].sort().join(", ")})` });
     }
   }
-  return issues.length > 0 ? { ok: false, issues } : parsed;
+  return issues.length > 0 ? { ok: false, issues } : { ...parsed, warnings: policyWarnings(parsed.policy) };
 }
 
 /** The `*.json` files of a policies directory, in name order (hidden and editor temp files skipped). */

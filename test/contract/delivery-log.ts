@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { StoreUnavailableError, type DeliveryLog, type DeliveryOutcome } from "../../src/ports.ts";
+import { StoreUnavailableError, type DeliveryLog, type DeliveryOutcome } from "../../src/ports/index.ts";
 
 export interface DeliveryLogUnderTest {
   readonly log: DeliveryLog;

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { genesisHash, sealReceipt, uuidV7 } from "../../src/ledger/hash.ts";
 import type { LedgerId, Receipt, ReceiptDraft } from "../../src/ledger/receipt.ts";
-import { ChainConflictError, SeqConflictError, type LedgerStore } from "../../src/ports.ts";
+import { ChainConflictError, SeqConflictError, type LedgerStore } from "../../src/ports/index.ts";
 
 export interface StoreUnderTest {
   readonly store: LedgerStore;

@@ -1,5 +1,5 @@
 /** The in-memory delivery log of hand-built runtimes passes the same contract as the durable ones. */
-import { createMemoryDeliveryLog } from "../../src/runtime/memory-delivery-log.ts";
+import { createMemoryDeliveryLog } from "../../src/adapters/memory/memory-delivery-log.ts";
 import { describeDeliveryLogContract } from "./delivery-log.ts";
 
 describeDeliveryLogContract("in memory", async ({ takeoverAfterMs }) => {

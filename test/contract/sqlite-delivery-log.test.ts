@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSqliteDeliveryLog } from "../../src/adapters/embedded/sqlite-delivery-log.ts";
 import { createSqliteLedgerStore } from "../../src/adapters/embedded/sqlite-ledger-store.ts";
 import type { LedgerId } from "../../src/ledger/receipt.ts";
-import { StoreUnavailableError } from "../../src/ports.ts";
+import { StoreUnavailableError } from "../../src/ports/index.ts";
 import { holdWriteLock } from "../support/sqlite-lock.ts";
 import { describeDeliveryLogContract } from "./delivery-log.ts";
 import { chain } from "./ledger-store.ts";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSqliteLedgerStore } from "../../src/adapters/embedded/sqlite-ledger-store.ts";
 import type { LedgerId, Receipt } from "../../src/ledger/receipt.ts";
-import { StoreUnavailableError } from "../../src/ports.ts";
+import { StoreUnavailableError } from "../../src/ports/index.ts";
 import { holdWriteLock } from "../support/sqlite-lock.ts";
 import { chain, describeLedgerStoreContract } from "./ledger-store.ts";
 

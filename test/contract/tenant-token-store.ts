@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { StoredTenantToken, TenantTokenStore } from "../../src/ports.ts";
+import type { StoredTenantToken, TenantTokenStore } from "../../src/ports/index.ts";
 
 export interface TokenStoreUnderTest {
   readonly store: TenantTokenStore;

@@ -5,7 +5,7 @@
  * every bad input the GitOps side can send.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, watch, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -251,12 +251,22 @@ describe("policy push, end to end", () => {
   it("pushes a file edited in the watched policies directory; a half-written or broken file changes nothing", async () => {
     const path = join(policiesDir, "shop.json");
     const next = JSON.stringify(shop("1.4.0", (d) => void (d.plans.basic.monthly_actions = 120)), null, 2);
-    // An editor writing in two steps: the first half is not JSON.
+    // An editor writing in two steps: the first half is not JSON, and the second comes once a watcher of the directory has seen the first.
+    const halfSeen = new Promise<void>((resolveSeen) => {
+      const watcher = watch(policiesDir, (_event, name) => {
+        if (name !== "shop.json") return;
+        watcher.close();
+        resolveSeen();
+      });
+    });
     writeFileSync(path, next.slice(0, 40));
-    await new Promise((r) => setTimeout(r, 60));
+    await halfSeen;
     writeFileSync(path, next);
     await eventually(async () => (await versionOf("p-a")) === "1.4.0", "the edited file to be applied", 10_000);
-    expect(svc.logs.some((l) => l.includes("policy file shop.json applied: shop 1.3.0 -> 1.4.0"))).toBe(true);
+    // The service logs the push just after applying it: the line may reach us after the new version does.
+    const applied = () => svc.logs.some((l) => l.includes("policy file shop.json applied: shop 1.3.0 -> 1.4.0"));
+    await eventually(applied, "the log line of the push", 5_000).catch(() => {});
+    expect(applied()).toBe(true);
 
     const before = (await platform()).length;
     writeFileSync(path, '{ "sku_id": "shop", "policy_version": "1.5.0", ');

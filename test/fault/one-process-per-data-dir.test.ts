@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { LOCK_FILE, PID_FILE } from "../../src/adapters/embedded/data-dir-lock.ts";
 import { SERVICE_NODE_FLAGS } from "../../src/cli/node-flags.ts";
 import type { LedgerId } from "../../src/ledger/receipt.ts";
-import { FileSpool } from "../../src/runtime/spool.ts";
+import { FileSpool } from "../../src/log/spool.ts";
 import { chain } from "../contract/ledger-store.ts";
 import { endsAction } from "../support/ends.ts";
 import { cliPath, entitlementEvent, eventually, readLedger, repoRoot, scratchDir, startService, verifyExported, type Service } from "../support/service.ts";

@@ -16,7 +16,7 @@ import { createSqliteLedgerStore } from "../../src/adapters/embedded/sqlite-ledg
 import { createFirestoreClient, createFirestoreLedgerStore } from "../../src/adapters/gcp/firestore-ledger-store.ts";
 import { genesisHash, receiptHash } from "../../src/ledger/hash.ts";
 import type { LedgerId } from "../../src/ledger/receipt.ts";
-import type { LedgerStore } from "../../src/ports.ts";
+import type { LedgerStore } from "../../src/ports/index.ts";
 import { requireFirestoreEmulator } from "../support/emulators.ts";
 
 interface Counts {

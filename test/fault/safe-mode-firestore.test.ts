@@ -35,8 +35,9 @@ afterAll(async () => {
 });
 
 /** The service on the Google Cloud backend, on this file's Firestore emulator. */
-function startOnEmulator(env: Record<string, string>): Promise<Service> {
+function startOnEmulator(env: Record<string, string>, onLog?: (line: string) => void): Promise<Service> {
   return startService({
+    ...(onLog === undefined ? {} : { onLog }),
     args: ["--backend", "gcp"],
     env: {
       FIRESTORE_EMULATOR_HOST: emulator.host,
@@ -75,7 +76,9 @@ describe("safe mode on a suspended Firestore", () => {
     expect(refused.headers.get("retry-after")).not.toBeNull();
     // A signal published now is nacked, not lost: it is taken once the store is back.
     await pubsub.topic(topicName(tenant)).publishMessage({ json: { signal_id: "published-during", action: "noop" } });
-    await new Promise((r) => setTimeout(r, 1000));
+    // Refused twice before the store comes back: the HTTP signal, and the published one delivered and nacked.
+    const refusedSoFar = async () => ((await (await s.request("GET", "/v1/status", { token: s.credentials.tokens.operator })).json()) as { health?: { actions_refused?: number } }).health?.actions_refused ?? 0;
+    await eventually(async () => (await refusedSoFar()) >= 2, "the published signal to be nacked", 15_000);
 
     process.kill(emulator.pid, "SIGCONT");
     const resumedAt = Date.now();
@@ -102,12 +105,19 @@ describe("safe mode on a suspended Firestore", () => {
     await svc?.kill();
     svc = undefined;
     process.kill(emulator.pid, "SIGSTOP");
-    const resume = setTimeout(() => process.kill(emulator.pid, "SIGCONT"), 3_000);
-    try {
-      late = await startOnEmulator({ GOVERNOR_STORE_TIMEOUT_MS: "500" });
-    } finally {
-      clearTimeout(resume);
+    // Resumed once the service says it waits for the store: the wait is observed, not timed.
+    let suspended = true;
+    const resume = () => {
+      if (!suspended) return;
+      suspended = false;
       process.kill(emulator.pid, "SIGCONT");
+    };
+    try {
+      late = await startOnEmulator({ GOVERNOR_STORE_TIMEOUT_MS: "500" }, (line) => {
+        if (line.includes("the ledger store did not answer at start; trying again")) resume();
+      });
+    } finally {
+      resume();
     }
     const waits = late.logs.filter((l) => l.includes("the ledger store did not answer at start; trying again"));
     expect(waits.length).toBeGreaterThanOrEqual(1);

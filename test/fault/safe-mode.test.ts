@@ -24,8 +24,19 @@ const env = {
   GOVERNOR_SIGNAL_DURABLE_MS: "60000",
 };
 
-/** The tenants' action endpoint: answers after 600 ms, and notes when each action arrived. */
+/**
+ * The tenants' action endpoint: notes when each action arrived, and answers
+ * at once or, while `holding`, when the test lets the held answers go (the
+ * actions are in flight when the store fails, then finish while it is locked).
+ */
 const arrivals: { actionId: string; at: number }[] = [];
+const heldAnswers: (() => void)[] = [];
+let holding = false;
+/** Sends the held answers, and answers at once from then on. */
+function answerHeld(): void {
+  holding = false;
+  for (const answer of heldAnswers.splice(0)) answer();
+}
 let endpoint: Server;
 let policies: string;
 
@@ -34,8 +45,11 @@ beforeAll(async () => {
     let body = "";
     req.on("data", (c: Buffer) => (body += c.toString()));
     req.on("end", () => {
-      if (req.url === "/work") arrivals.push({ actionId: (JSON.parse(body) as { action_id: string }).action_id, at: Date.now() });
-      setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end("{}"), req.url === "/work" ? 600 : 5);
+      const answer = () => void res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      if (req.url !== "/work") return answer();
+      arrivals.push({ actionId: (JSON.parse(body) as { action_id: string }).action_id, at: Date.now() });
+      if (holding) heldAnswers.push(answer);
+      else answer();
     });
   });
   await new Promise<void>((r) => endpoint.listen(0, "127.0.0.1", r));
@@ -52,6 +66,7 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
+  answerHeld();
   await new Promise((r) => endpoint?.close(r));
 });
 
@@ -88,15 +103,18 @@ describe("safe mode on a locked SQLite store", () => {
     const signal = (id: string) => s.request("POST", "/v1/tenants/sm-1/signals", { token, body: { signal_id: id, action: "work" } });
 
     // Actions in flight when the store fails: their outcomes must be spooled.
+    holding = true;
     const accepted: string[] = [];
     for (let i = 0; i < 4; i++) {
       expect((await signal(`before-${i}`)).status).toBe(202);
       accepted.push(`before-${i}`);
     }
+    await eventually(() => heldAnswers.length === 4, "the actions to reach the endpoint", 10_000);
     const lock = await holdWriteLock(join(s.dataDir, "ledger.sqlite"));
     const lockedAt = Date.now();
     // A signal taken while the failure is not yet detected: accepted, but its action must not run in safe mode.
     const during = signal("undetected-1");
+    answerHeld();
 
     await eventually(async () => (await health(s)).status === 503, "safe mode", 10_000);
     const detectedMs = Date.now() - lockedAt;
@@ -118,10 +136,12 @@ describe("safe mode on a locked SQLite store", () => {
     }
     expect((await during).status).toBe(202);
     accepted.push("undetected-1");
-    // The in-flight actions finish (600 ms) while the store is locked: their receipts go to the spool.
-    await new Promise((r) => setTimeout(r, 900));
+    // The in-flight actions finished while the store is locked: their receipts go to the spool.
     const spool = join(s.dataDir, "spool", "receipts.jsonl");
-    const spooled = readFileSync(spool, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { ledger: string; receipt: Record<string, unknown> });
+    // Whole lines only: the spool may be mid-write.
+    const readSpool = () => (existsSync(spool) ? readFileSync(spool, "utf8").split("\n").slice(0, -1) : []).map((l) => JSON.parse(l) as { ledger: string; receipt: Record<string, unknown> });
+    await eventually(() => readSpool().filter((e) => e.receipt["operation"] === "action_complete").length >= 4, "the in-flight actions' outcomes in the spool", 10_000);
+    const spooled = readSpool();
     expect(spooled.map((e) => e.receipt["operation"])).toContain("degraded_mode");
     expect(spooled.filter((e) => e.receipt["operation"] === "action_complete")).toHaveLength(4);
     const safeFrom = Date.now();
@@ -140,6 +160,8 @@ describe("safe mode on a locked SQLite store", () => {
 
     // Nothing was executed while degraded: the undetected signal's action never reached the endpoint.
     expect(arrivals.filter((a) => a.at >= safeFrom && a.at <= safeUntil)).toEqual([]);
+    // The undetected signal's action is failed once the store is back: its end is the last thing this test waits for.
+    await eventually(async () => (await readLedger(s, "sm-1")).some((r) => r["signal_id"] === "undetected-1" && TERMINAL(r)), "the undetected signal's end", 10_000);
     const ledger = await readLedger(s, "sm-1");
     const undetected = ledger.filter((r) => r["signal_id"] === "undetected-1");
     expect(undetected.map((r) => r["operation"])).toEqual(["action_started", "action_failed"]);
@@ -186,12 +208,15 @@ describe("safe mode on a locked SQLite store", () => {
     expect((await first.webhook(entitlementEvent("ENTITLEMENT_ACTIVE", "sm-2", { sku: "fragile", plan: "basic" }))).status).toBe(201);
     const accepted: string[] = [];
     const token = await first.tenantToken("sm-2");
+    holding = true;
     for (let i = 0; i < 3; i++) {
       const res = await first.request("POST", "/v1/tenants/sm-2/signals", { token, body: { signal_id: `k-${i}`, action: "work" } });
       expect(res.status).toBe(202);
       accepted.push(`k-${i}`);
     }
+    await eventually(() => heldAnswers.length === 3, "the actions to reach the endpoint", 10_000);
     const lock = await holdWriteLock(join(first.dataDir, "ledger.sqlite"));
+    answerHeld();
     await eventually(async () => (await health(first)).status === 503, "safe mode", 10_000);
     const spool = join(first.dataDir, "spool", "receipts.jsonl");
     await eventually(() => existsSync(spool) && readFileSync(spool, "utf8").split("\n").filter((l) => l.includes("action_complete")).length === 3, "the outcomes to be spooled", 10_000);

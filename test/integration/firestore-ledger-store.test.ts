@@ -1,6 +1,6 @@
 /**
- * The Firestore ledger store against the real Firestore emulator: the same
- * contract suite as the embedded store, unchanged; deadlines against an
+ * The Firestore ledger store against the real Firestore emulator, beyond the
+ * contract (test/contract/firestore-ledger-store.test.ts): deadlines against an
  * endpoint that accepts connections and never answers; and a real emulator
  * process suspended with SIGSTOP and resumed with SIGCONT.
  */
@@ -9,23 +9,12 @@ import { createServer, type Server } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { createFirestoreClient, createFirestoreLedgerStore } from "../../src/adapters/gcp/firestore-ledger-store.ts";
 import type { LedgerId } from "../../src/ledger/receipt.ts";
-import { StoreUnavailableError } from "../../src/ports.ts";
-import { chain, describeLedgerStoreContract } from "../contract/ledger-store.ts";
+import { StoreUnavailableError } from "../../src/ports/index.ts";
+import { chain } from "../contract/ledger-store.ts";
 import { requireFirestoreEmulator, startPrivateFirestoreEmulator } from "../support/emulators.ts";
 import { twoWritersNeverFork } from "../support/two-writers.ts";
 
 const emulator = requireFirestoreEmulator();
-
-describeLedgerStoreContract("Firestore (emulator)", async () => {
-  // Every store under test gets collections of its own: runs and tests never see each other's data.
-  const collectionPrefix = `t${randomUUID().slice(0, 8)}-`;
-  const store = createFirestoreLedgerStore({ firestore: createFirestoreClient({ projectId: emulator.projectId }), collectionPrefix });
-  return {
-    store,
-    second: async () => createFirestoreLedgerStore({ firestore: createFirestoreClient({ projectId: emulator.projectId }), collectionPrefix }),
-    cleanup: () => store.close(),
-  };
-});
 
 /** A TCP server that accepts connections and never answers: a hung Firestore. */
 async function blackHole(): Promise<{ host: string; close(): void }> {

@@ -13,7 +13,8 @@ import { createGcsArchiveStore } from "../../src/adapters/gcp/gcs-archive-store.
 import { CloudStorageError, createStorageClient, resumableAboveBytes, storageEndpoint, toCloudStorageError } from "../../src/adapters/gcp/gcs-client.ts";
 import { createGcsPolicyRegistry } from "../../src/adapters/gcp/gcs-policy-registry.ts";
 import { startGcsDouble, type GcsDouble } from "../support/gcs-double.ts";
-import { policyRegistryCases } from "../support/policy-registry-cases.ts";
+import { eventually } from "../support/service.ts";
+import { policyRegistryCases } from "../contract/policy-registry.ts";
 
 let double: GcsDouble;
 beforeAll(async () => {
@@ -255,8 +256,7 @@ describe("an endpoint that accepts connections and never answers", () => {
     expect(outcomes).toEqual(Object.fromEntries(Object.keys(calls).map((what) => [what, expected])));
     // Nothing stays connected to the hung endpoint once its calls have failed (the client may still make
     // one retry of its own after the deadline; that one times out too).
-    const deadline = Date.now() + 3 * timeoutMs + 1000;
-    while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => sockets.size === 0, "the connections to close", 3 * timeoutMs + 1000).catch(() => {});
     expect(sockets.size).toBe(0);
   });
 });

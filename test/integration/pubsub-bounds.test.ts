@@ -8,6 +8,8 @@ import { randomUUID } from "node:crypto";
 import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { createPubSubChannels, createPubSubClient, topicName } from "../../src/adapters/gcp/pubsub.ts";
+import type { GovernorService } from "../../src/app/governor-service.ts";
+import { createSignalConsumer } from "../../src/ingress/pubsub/signals.ts";
 import { requirePubSubEmulator } from "../support/emulators.ts";
 import { eventually } from "../support/service.ts";
 
@@ -25,18 +27,21 @@ describe("Pub/Sub signals are bounded when decoded", () => {
     const acct = `pb-${randomUUID().slice(0, 8)}`;
     const seen: string[] = [];
     const undeliverable: string[] = [];
-    const c = createPubSubChannels({
-      pubsub,
-      logger: pino({ level: "silent" }),
-      minimumBackoffSeconds: 0,
-      maxMessageBytes: 4096,
-      onSignal: async (_acct, signal) => {
+    // The parts of the service the consumer reaches for a signal: it is accepted.
+    const service = {
+      accepting: true,
+      signal: async (_acct: string, signal: { signal_id: string }) => {
         seen.push(signal.signal_id);
-        return "ack";
+        return { kind: "accepted" };
       },
-      onUndeliverable: async (_acct, _delivery, reason) => {
-        undeliverable.push(reason);
-      },
+      recordUndeliverable: async () => {},
+    } as unknown as GovernorService;
+    const consumer = createSignalConsumer(service, { logger: pino({ level: "silent" }), maxMessageBytes: 4096 });
+    const c = createPubSubChannels({ pubsub, logger: pino({ level: "silent" }), minimumBackoffSeconds: 0 });
+    await c.start(async (acct, message) => {
+      const verdict = await consumer(acct, message);
+      if (typeof verdict === "object") undeliverable.push(verdict.reject);
+      return verdict;
     });
     closers.push(() => c.close());
     await c.create(acct);

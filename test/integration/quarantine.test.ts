@@ -15,11 +15,11 @@ import { createSqliteLedgerStore } from "../../src/adapters/embedded/sqlite-ledg
 import type { LedgerId } from "../../src/ledger/receipt.ts";
 import type { PolicyCatalog } from "../../src/policy/registry.ts";
 import { PolicyDocument } from "../../src/policy/schema.ts";
-import type { Clock, LedgerStore } from "../../src/ports.ts";
-import type { GovernorHost, QuarantineCode } from "../../src/runtime/governor-host.ts";
+import type { Clock, LedgerStore } from "../../src/ports/index.ts";
+import type { Governors, QuarantineCode } from "../../src/app/governors.ts";
 import { startHost } from "../support/host-rig.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { createMemoryLedgerStore } from "../support/memory-ledger-store.ts";
+import { createMemoryLedgerStore } from "../../src/adapters/memory/memory-ledger-store.ts";
 
 const policySource = {
   sku_id: "q",
@@ -36,7 +36,7 @@ interface Events {
 }
 
 interface Rig extends Events {
-  host: GovernorHost;
+  host: Governors;
   catalog: PolicyCatalog;
   store: LedgerStore;
   dir: string;
@@ -129,7 +129,7 @@ describe("a fault in one governor's decision", () => {
     expect(await r.host.restore("flaky", "operator")).toBe(true);
     expect(r.restored[1]).toEqual({ account: "flaky", trigger: "operator", refused: 1 });
     expect(r.host.status("flaky")?.policy_version).toBe("1.1.0");
-    await r.host.writer.flush();
+    await r.host.log.flush();
     const tail = await r.store.read("flaky" as LedgerId, 0, 100);
     expect(tail.at(-1)).toMatchObject({ operation: "policy_upgraded", previous_version: "1.0.0", policy_version: "1.1.0" });
     expect(await r.host.signal("flaky", { signal_id: "s2", action: "noop", params: {} }, 2)).toMatchObject({ kind: "accepted" });
@@ -195,7 +195,7 @@ describe("a signal whose receipt cannot be made durable in time", () => {
     // The store answers late: the receipt lands, and a repeat of the signal id returns its outcome.
     hang = false;
     for (const release of held.splice(0)) release();
-    await r.host.writer.flush();
+    await r.host.log.flush();
     expect(await r.host.signal("slow", { signal_id: "s1", action: "noop", params: {} }, 2)).toMatchObject({ kind: "duplicate" });
   });
 });

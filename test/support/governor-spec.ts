@@ -1,13 +1,16 @@
 /**
  * Given (receipts so far) / when (command) / then (receipts written) for the
- * tenant governor, on XState's SimulatedClock: no test sleeps for real.
+ * tenant governor, through `run` (governors/governor.ts), the loop the
+ * runtime runs: decide, seal, apply, react. A simulated clock: no test sleeps
+ * for real, and no timers run.
  */
-import { SimulatedClock, createActor } from "xstate";
-import type { Effect } from "../../governors/decide.ts";
+import { SimulatedClock } from "xstate";
+import type { Command, Effect } from "../../governors/decision.ts";
+import { run } from "../../governors/governor.ts";
 import type { PolicyView } from "../../governors/policy-view.ts";
-import { initialGovernorState } from "../../governors/governor-state.ts";
-import { replay, restoreSnapshot, type LifecycleState } from "../../governors/replay.ts";
-import { tenantGovernor, type GovernorEvent } from "../../governors/tenant-governor.ts";
+import { replay } from "../../governors/replay.ts";
+import { initialGovernorState, resolveStatePolicy, type GovernorState } from "../../governors/state.ts";
+import type { Phase } from "../../governors/statechart.ts";
 import { genesisHash, sealReceipt, uuidV7 } from "../../src/ledger/hash.ts";
 import type { Receipt, ReceiptDraft } from "../../src/ledger/receipt.ts";
 import { compilePolicy } from "../../src/policy/compile.ts";
@@ -49,16 +52,21 @@ export function provisionDraft(overrides: Partial<{ plan: string; concurrency: n
   };
 }
 
+type WithoutNow<C> = C extends unknown ? Omit<C, "now"> & { now?: number } : never;
+/** A command as a spec sends it: `now` defaults to the simulated clock. */
+export type SpecCommand = WithoutNow<Command>;
+
 export interface Spec {
   readonly clock: SimulatedClock;
   /** Everything recorded by `when`, sealed, in order. */
   readonly recorded: Receipt[];
   readonly effects: Effect[];
   readonly ledger: Receipt[];
-  state(): LifecycleState;
-  snapshot(): ReturnType<ReturnType<typeof createActor<typeof tenantGovernor>>["getSnapshot"]>;
+  state(): Phase;
+  /** The governor's state and the policy it runs under. */
+  snapshot(): { value: Phase; context: { gov: GovernorState; policy: PolicyView | null } };
   /** Sends commands (their `now` is the simulated clock's unless given). */
-  when(...events: GovernorEvent[]): Spec;
+  when(...commands: SpecCommand[]): Spec;
   /** Clears what was recorded so far (the next `when` starts afresh). */
   reset(): Spec;
   nextId(): string;
@@ -89,40 +97,28 @@ export function given(drafts: ReceiptDraft[], options: { policy?: PolicyView; po
   };
   for (const d of drafts) seal(d);
   const limits = { maxParamsBytes: 1024, ...(options.held ? { held: options.held } : {}) };
-  const initial = replay(restoreSnapshot({ account: ACCOUNT, resolvePolicy, limits, state: initialGovernorState(ACCOUNT) }, "new"), ledger);
+  const state = replay(initialGovernorState(ACCOUNT), ledger);
   const recorded: Receipt[] = [];
   const effects: Effect[] = [];
-  const keep = (_: unknown, e: Effect) => void effects.push(e);
-  const machine = tenantGovernor.provide({
-    actions: {
-      record: ({ self }, draft: ReceiptDraft) => {
-        const r = seal(draft);
-        recorded.push(r);
-        self.send({ type: "RECORDED", receipt: r, now: clock.now() });
-      },
-      runHandler: keep,
-      abortHandler: keep,
-      runRollback: keep,
-      armDeadline: keep,
-      cancelDeadline: keep,
-      reply: keep,
-      alert: keep,
-      armDrainDeadline: keep,
-      exportArchive: keep,
-      deleteChannel: keep,
+  const policyOf = (s: GovernorState) => resolveStatePolicy(s, resolvePolicy);
+  const env = {
+    policyOf,
+    limits,
+    seal: (draft: ReceiptDraft) => {
+      const r = seal(draft);
+      recorded.push(r);
+      return r;
     },
-  });
-  const actor = createActor(machine, { input: { account: ACCOUNT, resolvePolicy, limits }, snapshot: initial, clock });
-  actor.start();
+  };
   const spec: Spec = {
     clock,
     recorded,
     effects,
     ledger,
-    state: () => actor.getSnapshot().value as LifecycleState,
-    snapshot: () => actor.getSnapshot(),
-    when(...events) {
-      for (const e of events) actor.send(e);
+    state: () => state.phase,
+    snapshot: () => ({ value: state.phase, context: { gov: state, policy: policyOf(state) } }),
+    when(...commands) {
+      for (const c of commands) effects.push(...run(state, { ...c, now: c.now ?? clock.now() } as Command, env));
       return spec;
     },
     reset() {
@@ -136,7 +132,7 @@ export function given(drafts: ReceiptDraft[], options: { policy?: PolicyView; po
 }
 
 /** A SIGNAL command at the spec's simulated time. */
-export function signal(spec: Spec, signalId: string, action: string, params: Record<string, unknown> = {}): GovernorEvent {
+export function signal(spec: Spec, signalId: string, action: string, params: Record<string, unknown> = {}): SpecCommand {
   return { type: "SIGNAL", signal_id: signalId, action, params, paramsBytes: JSON.stringify(params).length, actionId: spec.nextId(), now: spec.clock.now() };
 }
 

@@ -9,13 +9,13 @@ import { createUuidV7Source } from "../../src/ledger/hash.ts";
 import type { LedgerId } from "../../src/ledger/receipt.ts";
 import { PolicyCatalog } from "../../src/policy/registry.ts";
 import type { PolicyDocument } from "../../src/policy/schema.ts";
-import { systemClock, type AlertSink, type Clock, type LedgerStore } from "../../src/ports.ts";
-import { GovernorHost, type GovernorHostOptions } from "../../src/runtime/governor-host.ts";
-import { builtinHandlers, type ActionHandler } from "../../src/runtime/handlers.ts";
-import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
+import { systemClock, type AlertSink, type Clock, type LedgerStore } from "../../src/ports/index.ts";
+import { Governors, type GovernorsOptions } from "../../src/app/governors.ts";
+import { builtinHandlers, type ActionHandler } from "../../src/app/handlers.ts";
+import { LedgerLog } from "../../src/log/ledger-log.ts";
 
 /** Host options a test may set beyond what the rig wires itself. */
-type ExtraHostOptions = Omit<GovernorHostOptions, "store" | "writer" | "clock" | "newId" | "handlers" | "resolvePolicy" | "alerts" | "logger">;
+type ExtraHostOptions = Omit<GovernorsOptions, "store" | "log" | "clock" | "newId" | "handlers" | "resolvePolicy" | "alerts" | "logger">;
 
 export async function startHost(o: {
   store: LedgerStore;
@@ -24,17 +24,17 @@ export async function startHost(o: {
   clock?: Clock;
   handlers?: ReadonlyMap<string, ActionHandler>;
   host?: (catalog: PolicyCatalog) => ExtraHostOptions;
-}): Promise<{ host: GovernorHost; catalog: PolicyCatalog }> {
+}): Promise<{ host: Governors; catalog: PolicyCatalog }> {
   const clock = o.clock ?? systemClock;
   const logger = pino({ level: (process.env["DEBUG_HOST"] ?? "silent") as "silent" });
   const catalog = new PolicyCatalog();
   catalog.add(o.policy);
   const newId = createUuidV7Source(() => Date.now());
   let fenced = (_: LedgerId, _err: Error) => {};
-  const writer = new LedgerWriter({ store: o.store, signers: [generateSignerKey("test")], originPrefix: "test", clock, newId, logger, checkpointIntervalMs: 0, onFenced: (l, e) => fenced(l, e) });
-  const host = new GovernorHost({
+  const writer = new LedgerLog({ store: o.store, signers: [generateSignerKey("test")], originPrefix: "test", clock, newId, logger, checkpointIntervalMs: 0, onFenced: (l, e) => fenced(l, e) });
+  const host = new Governors({
     store: o.store,
-    writer,
+    log: writer,
     clock,
     newId,
     handlers: o.handlers ?? builtinHandlers,

@@ -1,5 +1,5 @@
 /** A clock the test moves by hand: `advance` fires every timer that falls due, in time order. */
-import type { Clock } from "../../src/ports.ts";
+import type { Clock } from "../../src/ports/index.ts";
 
 export class ManualClock implements Clock {
   #now: number;

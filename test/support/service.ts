@@ -64,6 +64,8 @@ export interface StartOptions {
   readonly policiesDir?: string;
   readonly env?: Record<string, string>;
   readonly args?: string[];
+  /** Told each line the service logs as it comes, from its start on (before it listens). */
+  readonly onLog?: (line: string) => void;
 }
 
 /** Starts the service and resolves once it listens. */
@@ -106,6 +108,7 @@ export async function startService(options: StartOptions = {}): Promise<Service>
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
         logs.push(line);
+        options.onLog?.(line);
       }
     });
     // The service writes its address once it listens.

@@ -12,11 +12,12 @@ import { createUuidV7Source, genesisHash } from "../../src/ledger/hash.ts";
 import type { LedgerId, Receipt } from "../../src/ledger/receipt.ts";
 import { PolicyCatalog } from "../../src/policy/registry.ts";
 import { PolicyDocument } from "../../src/policy/schema.ts";
-import { systemClock, type LedgerStore } from "../../src/ports.ts";
-import { GovernorHost } from "../../src/runtime/governor-host.ts";
-import { builtinHandlers } from "../../src/runtime/handlers.ts";
-import { LedgerWriter } from "../../src/runtime/ledger-writer.ts";
+import { systemClock, type LedgerStore } from "../../src/ports/index.ts";
+import { Governors } from "../../src/app/governors.ts";
+import { builtinHandlers } from "../../src/app/handlers.ts";
+import { LedgerLog } from "../../src/log/ledger-log.ts";
 import { endsAction } from "./ends.ts";
+import { eventually } from "./service.ts";
 
 const policy = PolicyDocument.parse({
   sku_id: "shared",
@@ -27,8 +28,8 @@ const policy = PolicyDocument.parse({
 
 interface Runtime {
   readonly name: string;
-  readonly host: GovernorHost;
-  readonly writer: LedgerWriter;
+  readonly host: Governors;
+  readonly writer: LedgerLog;
   readonly fenced: string[];
   /** The code of each conflict that fenced a ledger. */
   readonly codes: string[];
@@ -41,8 +42,8 @@ function runtime(name: string, store: LedgerStore): Runtime {
   const newId = createUuidV7Source(() => Date.now());
   const fenced: string[] = [];
   const codes: string[] = [];
-  let host: GovernorHost | undefined;
-  const writer = new LedgerWriter({
+  let host: Governors | undefined;
+  const writer = new LedgerLog({
     store,
     signers: [generateSignerKey(name)],
     originPrefix: "two-writers",
@@ -55,7 +56,7 @@ function runtime(name: string, store: LedgerStore): Runtime {
       host?.recoverFenced(ledger, err);
     },
   });
-  host = new GovernorHost({ store, writer, clock: systemClock, newId, handlers: builtinHandlers, resolvePolicy: catalog.resolve, alerts: { alert: () => {} }, logger });
+  host = new Governors({ store, log: writer, clock: systemClock, newId, handlers: builtinHandlers, resolvePolicy: catalog.resolve, alerts: { alert: () => {} }, logger });
   return { name, host, writer, fenced, codes };
 }
 
@@ -90,6 +91,28 @@ export interface TwoWritersReport {
   readonly fenced: Record<string, string[]>;
 }
 
+/** The whole ledger, in seq order. */
+async function readAll(store: LedgerStore, ledger: LedgerId): Promise<Receipt[]> {
+  const receipts: Receipt[] = [];
+  for (let from = 0; ; from += 1000) {
+    const page = await store.read(ledger, from, 1000);
+    receipts.push(...page);
+    if (page.length < 1000) return receipts;
+  }
+}
+
+/** Whether every accepted signal has a receipt that ends its action, once both sides made durable what they sealed. */
+async function allEnded(a: Runtime, b: Runtime, store: LedgerStore, ledger: LedgerId, accepted: ReadonlySet<string>): Promise<boolean> {
+  await a.writer.flush();
+  await b.writer.flush();
+  const ended = new Set<string>();
+  for (const r of await readAll(store, ledger)) {
+    const signalId = (r as { signal_id?: string }).signal_id;
+    if (endsAction(r) && signalId !== undefined) ended.add(signalId);
+  }
+  return [...accepted].every((s) => ended.has(s));
+}
+
 /** Runs the scenario on two store instances opened on the same data; resolves once every check passed. */
 export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerStore, ledger: LedgerId, options: TwoWritersOptions | number = {}): Promise<void> {
   const { signals = 40, interleaveMs, report } = typeof options === "number" ? { signals: options } : options;
@@ -105,40 +128,30 @@ export async function twoWritersNeverFork(storeA: LedgerStore, storeB: LedgerSto
       const side = i % 3 === 2 ? a : i % 2 === 0 ? a : b;
       const signalId = `sig-${i}`;
       // A side that lost a race rebuilds first: keep trying for a while (a slow store makes that take seconds).
-      for (const until = Date.now() + 15_000; Date.now() < until; ) {
+      await eventually(async () => {
         const reply = side.host.has(ledger) ? await side.host.signal(ledger, { signal_id: signalId, action: "noop", params: {} }, 2) : null;
-        if (reply !== null && (reply.kind === "accepted" || reply.kind === "duplicate")) {
-          accepted.add(signalId);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
+        return reply !== null && (reply.kind === "accepted" || reply.kind === "duplicate");
+      }, `${side.name} to take ${signalId}`).then(
+        () => accepted.add(signalId),
+        () => {},
+      );
     }
-    // Let completions land, and deadlines of completions that lost a race pass.
-    await new Promise((r) => setTimeout(r, 600));
-    await a.writer.flush();
-    await b.writer.flush();
+    // Completions land, and deadlines of completions that lost a race pass: every accepted signal has ended.
+    await eventually(() => allEnded(a, b, storeA, ledger, accepted), "every accepted signal to end");
     // A side that has not written since it went stale finds out with its next write.
     for (const side of [a, b, a]) {
-      for (const until = Date.now() + 15_000; Date.now() < until; ) {
-        const reply = side.host.has(ledger) ? await side.host.signal(ledger, { signal_id: `final-${side.name}`, action: "noop", params: {} }, 2) : null;
-        if (reply !== null && reply.kind !== "unavailable") {
-          accepted.add(`final-${side.name}`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      const signalId = `final-${side.name}`;
+      await eventually(async () => {
+        const reply = side.host.has(ledger) ? await side.host.signal(ledger, { signal_id: signalId, action: "noop", params: {} }, 2) : null;
+        return reply !== null && reply.kind !== "unavailable";
+      }, `${side.name} to take ${signalId}`).then(
+        () => accepted.add(signalId),
+        () => {},
+      );
     }
-    await new Promise((r) => setTimeout(r, 600));
-    await a.writer.flush();
-    await b.writer.flush();
+    await eventually(() => allEnded(a, b, storeA, ledger, accepted), "every accepted signal to end");
 
-    const receipts: Receipt[] = [];
-    for (let from = 0; ; from += 1000) {
-      const page = await storeA.read(ledger, from, 1000);
-      receipts.push(...page);
-      if (page.length < 1000) break;
-    }
+    const receipts = await readAll(storeA, ledger);
     // One chain: contiguous seqs, each receipt linked to the one before.
     let prev = genesisHash(ledger);
     for (const [i, r] of receipts.entries()) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DeadlineQueue } from "../../src/runtime/deadline-queue.ts";
+import { DeadlineQueue } from "../../src/app/deadline-queue.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
 describe("DeadlineQueue", () => {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createDirectoryPolicyRegistry } from "../../src/adapters/embedded/fs-policy-registry.ts";
-import { policyRegistryCases } from "../support/policy-registry-cases.ts";
+import { policyRegistryCases } from "../contract/policy-registry.ts";
 
 const dirs: string[] = [];
 const freshDir = () => {

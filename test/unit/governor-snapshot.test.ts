@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeSnapshotState, encodeSnapshotState, initialGovernorState, serializeState, type SignalOutcome } from "../../governors/governor-state.ts";
+import { decodeSnapshotState, encodeSnapshotState, serializeState } from "../../governors/snapshot.ts";
+import { initialGovernorState, type SignalOutcome } from "../../governors/state.ts";
 
 const outcome: fc.Arbitrary<SignalOutcome> = fc.oneof(
   fc.record({

@@ -1,6 +1,6 @@
 /** Marketplace events as parsed: event times are RFC 3339 date-times that name a real instant, bounded in length. */
 import { describe, expect, it } from "vitest";
-import { deliveryRetentionMs, MarketplaceEvent, parseRfc3339 } from "../../src/runtime/marketplace.ts";
+import { deliveryRetentionMs, MarketplaceEvent, parseRfc3339 } from "../../src/app/marketplace.ts";
 
 describe("parseRfc3339", () => {
   it("reads UTC and offset date-times, to the millisecond", () => {

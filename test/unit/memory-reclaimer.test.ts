@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { startMemoryReclaimer, type GcFunction } from "../../src/runtime/memory-reclaimer.ts";
+import { startMemoryReclaimer, type GcFunction } from "../../src/app/memory-reclaimer.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
 const logger = { debug: () => {} };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { costDelta } from "../../governors/decide.ts";
+import { costDelta } from "../../governors/deciders/scale.ts";
 import type { ReceiptOf } from "../../src/ledger/receipt.ts";
 import { compilePolicy } from "../../src/policy/compile.ts";
 import { PolicyDocument } from "../../src/policy/schema.ts";
@@ -18,7 +18,7 @@ describe("governor: scaling", () => {
     const spec = given([provisionDraft({ concurrency: 1 })]);
     spec.when(signal(spec, "s1", "noop"), signal(spec, "s2", "noop"), signal(spec, "s3", "noop"));
     expect(ops(spec)).toEqual(["action_started", "action_queued", "action_queued"]);
-    spec.reset().when({ type: "SCALE", concurrency: 3, reason: "operator", now: spec.clock.now(), queueDepth: 2, oldestWaitMs: 0 });
+    spec.reset().when({ type: "SCALE", concurrency: 3, reason: "operator", now: spec.clock.now() });
     expect(ops(spec)).toEqual(["governor_scaled", "action_started", "action_started"]);
     const scaled = spec.recorded[0] as ReceiptOf<"governor_scaled">;
     expect(scaled).toMatchObject({ previous_concurrency: 1, concurrency: 3, cost_delta_usd: "1.00", reason: "operator", queue_depth: 2 });
@@ -28,7 +28,7 @@ describe("governor: scaling", () => {
 
   it("records quota_exceeded over the plan's maximum and changes nothing", () => {
     const spec = given([provisionDraft({ concurrency: 2 })]);
-    spec.when({ type: "SCALE", concurrency: 5, reason: "lag", now: spec.clock.now(), queueDepth: 9, oldestWaitMs: 100 });
+    spec.when({ type: "SCALE", concurrency: 5, reason: "lag", now: spec.clock.now() });
     expect(ops(spec)).toEqual(["quota_exceeded"]);
     expect(spec.recorded[0]).toMatchObject({ quota: "max_concurrency", requested: 5, limit: 4, reason: "lag", status: "refused" });
     expect(spec.snapshot().context.gov.concurrency).toBe(2);
@@ -36,9 +36,9 @@ describe("governor: scaling", () => {
 
   it("writes nothing for a scale to the concurrency it already has, and a scale down has a negative cost", () => {
     const spec = given([provisionDraft({ concurrency: 2 })]);
-    spec.when({ type: "SCALE", concurrency: 2, reason: "operator", now: spec.clock.now(), queueDepth: 0, oldestWaitMs: 0 });
+    spec.when({ type: "SCALE", concurrency: 2, reason: "operator", now: spec.clock.now() });
     expect(spec.recorded).toEqual([]);
-    spec.when({ type: "SCALE", concurrency: 1, reason: "revert", now: spec.clock.now(), queueDepth: 0, oldestWaitMs: 0 });
+    spec.when({ type: "SCALE", concurrency: 1, reason: "revert", now: spec.clock.now() });
     expect(spec.recorded[0]).toMatchObject({ operation: "governor_scaled", cost_delta_usd: "-0.50", reason: "revert" });
   });
 

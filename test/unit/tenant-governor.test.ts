@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { transition } from "xstate";
-import type { Decision, Effect } from "../../governors/decide.ts";
-import { tenantGovernor } from "../../governors/tenant-governor.ts";
+import type { Effect } from "../../governors/decision.ts";
+import { decide } from "../../governors/governor.ts";
+import { resolveStatePolicy } from "../../governors/state.ts";
 import type { ReceiptDraft, ReceiptOf } from "../../src/ledger/receipt.ts";
 import { given, ops, provisionDraft, signal, T0, type Spec } from "../support/governor-spec.ts";
 
@@ -144,10 +144,12 @@ describe("tenant governor: deadlines, failures and rollback", () => {
     expect(effectsOf(spec, "alert")).toEqual([]);
   });
 
-  it("fails an unrecoverable error with an alert and no rollback", () => {
+  it("fails an unrecoverable error, escalates it for review (runbook 5) with an alert, and rolls nothing back", () => {
     const { spec, actionId } = running();
     spec.when({ type: "HANDLER_FAILED", actionId, now: spec.clock.now(), code: "http_400", message: "bad", recoverable: false });
-    expect(ops(spec)).toEqual(["action_failed"]);
+    expect(ops(spec)).toEqual(["escalation", "action_failed"]);
+    expect(spec.recorded[0]).toMatchObject({ code: "action_failed", action_id: actionId, signal_id: "s1" });
+    expect(spec.recorded[1]).toMatchObject({ code: "http_400", recoverable: false });
     expect(effectsOf(spec, "runRollback")).toEqual([]);
     expect(effectsOf(spec, "alert")[0]).toMatchObject({ code: "action_failed" });
     expect(spec.snapshot().context.gov.busy).toBe(0);
@@ -167,15 +169,17 @@ describe("tenant governor: deadlines, failures and rollback", () => {
     expect(spec.recorded).toEqual([]);
   });
 
-  it("fails a timed-out action that declares no rollback", () => {
+  it("fails a timed-out action that declares no rollback, and escalates it with an alert", () => {
     const spec = given([provisionDraft()]);
     spec.when(signal(spec, "s1", "fragile"));
     const actionId = started(spec).action_id;
     spec.clock.increment(500);
     spec.reset().when({ type: "DEADLINE", actionId, now: spec.clock.now() });
-    expect(ops(spec)).toEqual(["action_timeout", "action_failed"]);
-    expect(spec.recorded[1]).toMatchObject({ code: "timeout_no_rollback" });
+    expect(ops(spec)).toEqual(["action_timeout", "escalation", "action_failed"]);
+    expect(spec.recorded[1]).toMatchObject({ code: "timeout_no_rollback", action_id: actionId });
+    expect(spec.recorded[2]).toMatchObject({ code: "timeout_no_rollback" });
     expect(effectsOf(spec, "runRollback")).toEqual([]);
+    expect(effectsOf(spec, "alert")).toEqual([expect.objectContaining({ code: "action_timeout" })]);
   });
 });
 
@@ -260,20 +264,16 @@ describe("tenant governor: cancel", () => {
   });
 });
 
-describe("tenant governor: pure transitions", () => {
-  it("names a signal's whole decision as one `decided` action (receipts, then effects) and runs nothing itself", () => {
+describe("tenant governor: pure decisions", () => {
+  it("decides a signal's receipts and effects and changes nothing: only a recorded receipt does", () => {
     const spec = given([provisionDraft()]);
-    const event = signal(spec, "s1", "noop", { n: 1 });
-    // As the runtime supplies it: one action per decision (the default enqueues its parts as the named actions).
-    const machine = tenantGovernor.provide({ actions: { decided: () => {} } });
-    const [next, actions] = transition(machine, machine.resolveState({ value: "active", context: spec.snapshot().context }), event);
-    const decided = actions.filter((a) => a.type === "decided");
-    expect(decided).toHaveLength(1);
-    const decision = decided[0]!.params as Decision;
+    const gov = spec.snapshot().context.gov;
+    const before = structuredClone({ open: [...gov.open], signals: [...gov.signals], lastSeq: gov.lastSeq, busy: gov.busy });
+    const command = { ...signal(spec, "s1", "noop", { n: 1 }), now: spec.clock.now() } as Parameters<typeof decide>[1];
+    const decision = decide(gov, command, { policyOf: (s) => resolveStatePolicy(s, () => spec.snapshot().context.policy ?? undefined), limits: { maxParamsBytes: 1024 } });
     expect(decision.drafts.map((d) => d.operation)).toEqual(["action_started"]);
     expect(decision.effects.map((e) => e.type)).toEqual(["armDeadline", "runHandler", "reply"]);
-    // Deciding changed nothing: only a recorded receipt does.
-    expect(next.context.gov.open.size).toBe(0);
+    expect({ open: [...gov.open], signals: [...gov.signals], lastSeq: gov.lastSeq, busy: gov.busy }).toEqual(before);
     expect(spec.recorded).toEqual([]);
     expect(spec.effects).toEqual([]);
   });

@@ -7,9 +7,9 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Receipt, ReceiptDraft } from "../../src/ledger/receipt.ts";
-import { StoreUnavailableError, type TenantTokenStore } from "../../src/ports.ts";
-import { createMemoryTokenStore } from "../../src/runtime/memory-token-store.ts";
-import { TenantTokens, TokenLimitError } from "../../src/runtime/tenant-tokens.ts";
+import { StoreUnavailableError, type TenantTokenStore } from "../../src/ports/index.ts";
+import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.ts";
+import { TenantTokens, TokenLimitError } from "../../src/app/tenant-tokens.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
 /** A store that counts its calls and fails the ones it is told to. */

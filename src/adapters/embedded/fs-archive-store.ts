@@ -2,7 +2,7 @@
 import { mkdir, readFile, rename, writeFile, open } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { ArchiveStore } from "../../ports.ts";
+import type { ArchiveStore } from "../../ports/index.ts";
 
 const safeName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 

@@ -13,8 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { link, mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import type { PolicyPutOutcome, PolicyRegistry } from "../../ports.ts";
-import { checkPolicyKey as checkKey, isPolicyVersion, isSkuId } from "../../policy/schema.ts";
+import { checkPolicyKey as checkKey, isPolicyVersion, isSkuId, type PolicyPutOutcome, type PolicyRegistry } from "../../ports/index.ts";
 
 
 const isErrno = (err: unknown, code: string) => (err as NodeJS.ErrnoException | undefined)?.code === code;

@@ -1,7 +1,7 @@
 /** Signal channels of the embedded default: signals arrive over HTTP in this process, so a channel is a name. */
-import type { SignalChannels } from "../../ports.ts";
+import type { ChannelProvisioner } from "../../ports/index.ts";
 
-export function createInProcessChannels(): SignalChannels & { has(account: string): boolean } {
+export function createInProcessChannels(): ChannelProvisioner & { has(account: string): boolean } {
   const open = new Set<string>();
   return {
     has: (account) => open.has(account),

@@ -18,7 +18,7 @@
  * another owner is from a process that has gone: `takeoverAfterMs` is 0.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { StoreUnavailableError, type DeliveryClaim, type DeliveryClaimResult, type DeliveryLog, type DeliveryOutcome, type DeliveryRecord, type EntitlementMark } from "../../ports.ts";
+import { StoreUnavailableError, type DeliveryClaim, type DeliveryClaimResult, type DeliveryLog, type DeliveryOutcome, type DeliveryRecord, type EntitlementMark } from "../../ports/index.ts";
 
 export interface SqliteDeliveryLogOptions {
   /** The database file (the ledger's: `<dataDir>/ledger.sqlite`). */

@@ -37,6 +37,7 @@ import { Worker } from "node:worker_threads";
 import { genesisHash } from "../../ledger/hash.ts";
 import type { LedgerId, Receipt } from "../../ledger/receipt.ts";
 import {
+  BatchInvalidError,
   ChainConflictError,
   LedgerStoreErrorCode,
   SeqConflictError,
@@ -46,7 +47,7 @@ import {
   type LedgerStore,
   type StoredCheckpoint,
   type StoredSnapshot,
-} from "../../ports.ts";
+} from "../../ports/index.ts";
 import type { Reply, Request, WireBatch, WireOutcome, WorkerConfig } from "./sqlite-wire.ts";
 
 export interface SqliteLedgerStoreOptions {
@@ -60,7 +61,7 @@ export interface SqliteLedgerStoreOptions {
   readonly callTimeoutMs?: number;
   /**
    * The worker thread gives its memory back once it has been this long without
-   * work after some (see `runtime/memory-reclaimer.ts`; needs `--expose-gc`); 0 (default): never.
+   * work after some (see `app/memory-reclaimer.ts`; needs `--expose-gc`); 0 (default): never.
    */
   readonly reclaimAfterMs?: number;
   /** Told when the store stops working (its worker failed or exited); pino's `error` fits. */
@@ -70,25 +71,17 @@ export interface SqliteLedgerStoreOptions {
 /** SQLite result codes that mean "the store is not usable now", not "this request is wrong". */
 const UNAVAILABLE = new Set([5 /* BUSY */, 6 /* LOCKED */, 8 /* READONLY */, 10 /* IOERR */, 11 /* CORRUPT */, 13 /* FULL */, 14 /* CANTOPEN */, 26 /* NOTADB */]);
 
-class InvalidBatchError extends Error {
-  readonly code = LedgerStoreErrorCode.invalid;
-  constructor(message: string) {
-    super(message);
-    this.name = "InvalidBatchError";
-  }
-}
-
 function validate(b: AppendBatch): void {
-  if (!Number.isSafeInteger(b.expectedSeq) || b.expectedSeq < 0) throw new InvalidBatchError(`expectedSeq ${b.expectedSeq} is not a non-negative integer`);
-  if (b.receipts.length === 0 && b.checkpoint === undefined) throw new InvalidBatchError("a batch needs receipts or a checkpoint");
+  if (!Number.isSafeInteger(b.expectedSeq) || b.expectedSeq < 0) throw new BatchInvalidError(`expectedSeq ${b.expectedSeq} is not a non-negative integer`);
+  if (b.receipts.length === 0 && b.checkpoint === undefined) throw new BatchInvalidError("a batch needs receipts or a checkpoint");
   for (let i = 0; i < b.receipts.length; i++) {
     const r = b.receipts[i]!;
-    if (r.ledger !== b.ledger) throw new InvalidBatchError(`receipt ${i} belongs to ledger ${r.ledger}, not ${b.ledger}`);
-    if (r.seq !== b.expectedSeq + i) throw new InvalidBatchError(`receipt ${i} has seq ${r.seq}; expected ${b.expectedSeq + i} (seqs must be contiguous)`);
+    if (r.ledger !== b.ledger) throw new BatchInvalidError(`receipt ${i} belongs to ledger ${r.ledger}, not ${b.ledger}`);
+    if (r.seq !== b.expectedSeq + i) throw new BatchInvalidError(`receipt ${i} has seq ${r.seq}; expected ${b.expectedSeq + i} (seqs must be contiguous)`);
   }
-  if (b.texts !== undefined && b.texts.length !== b.receipts.length) throw new InvalidBatchError(`the batch has ${b.receipts.length} receipts but ${b.texts.length} texts`);
+  if (b.texts !== undefined && b.texts.length !== b.receipts.length) throw new BatchInvalidError(`the batch has ${b.receipts.length} receipts but ${b.texts.length} texts`);
   if (b.checkpoint !== undefined && b.checkpoint.size !== b.expectedSeq + b.receipts.length) {
-    throw new InvalidBatchError(`checkpoint covers ${b.checkpoint.size} receipts but the ledger will have ${b.expectedSeq + b.receipts.length}`);
+    throw new BatchInvalidError(`checkpoint covers ${b.checkpoint.size} receipts but the ledger will have ${b.expectedSeq + b.receipts.length}`);
   }
 }
 

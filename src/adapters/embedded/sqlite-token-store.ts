@@ -20,7 +20,7 @@
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { StoreUnavailableError, type StoredTenantToken, type TenantTokenIssueOutcome, type TenantTokenStore } from "../../ports.ts";
+import { StoreUnavailableError, type StoredTenantToken, type TenantTokenIssueOutcome, type TenantTokenStore } from "../../ports/index.ts";
 
 export interface SqliteTokenStoreOptions {
   /** Database file (created with its directory, mode 0600). */

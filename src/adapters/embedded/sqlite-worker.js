@@ -273,7 +273,7 @@ const port = parentPort;
 
 /**
  * Memory back after work, as the runtime does on its own thread
- * (`runtime/memory-reclaimer.ts`): this isolate has its own heap, grown by
+ * (`app/memory-reclaimer.ts`): this isolate has its own heap, grown by
  * the commits of a burst. Health probes are not work: they would keep it busy.
  */
 const gc = /** @type {{ gc?: (o: object) => unknown }} */ (globalThis).gc;

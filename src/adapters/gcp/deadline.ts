@@ -2,7 +2,7 @@
  * Every Firestore call on the hot path carries its own deadline: against a
  * dead or hung endpoint the client takes 45 s to minutes to fail.
  */
-import { StoreUnavailableError } from "../../ports.ts";
+import { StoreUnavailableError } from "../../ports/index.ts";
 
 /**
  * Runs `run` under a deadline of `deadlineMs`: past it the caller gets a

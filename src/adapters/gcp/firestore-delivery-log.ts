@@ -26,7 +26,7 @@
 import { withDeadline as callWithDeadline } from "./deadline.ts";
 import { createHash } from "node:crypto";
 import { Timestamp, type Firestore } from "@google-cloud/firestore";
-import { StoreUnavailableError, type DeliveryClaim, type DeliveryClaimResult, type DeliveryLog, type DeliveryOutcome, type DeliveryRecord, type EntitlementMark } from "../../ports.ts";
+import { StoreUnavailableError, type DeliveryClaim, type DeliveryClaimResult, type DeliveryLog, type DeliveryOutcome, type DeliveryRecord, type EntitlementMark } from "../../ports/index.ts";
 
 export interface FirestoreDeliveryLogOptions {
   /** The client (the ledger store's; closing the log does not terminate it). */

@@ -43,8 +43,8 @@ import { withDeadline as callWithDeadline } from "./deadline.ts";
 import { Firestore, type DocumentReference, type Settings, type WriteBatch } from "@google-cloud/firestore";
 import type { LedgerId, Receipt } from "../../ledger/receipt.ts";
 import {
+  BatchInvalidError,
   ChainConflictError,
-  LedgerStoreErrorCode,
   SeqConflictError,
   StoreUnavailableError,
   type AppendBatch,
@@ -52,7 +52,7 @@ import {
   type LedgerStore,
   type StoredCheckpoint,
   type StoredSnapshot,
-} from "../../ports.ts";
+} from "../../ports/index.ts";
 import { genesisHash } from "../../ledger/hash.ts";
 
 export interface FirestoreLedgerStoreOptions {
@@ -97,14 +97,6 @@ const TRANSIENT = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 8 /* RE
 const ALREADY_EXISTS = 6;
 
 const pad = (n: number) => String(n).padStart(12, "0");
-
-class BatchInvalidError extends Error {
-  readonly code = LedgerStoreErrorCode.invalid;
-  constructor(message: string) {
-    super(message);
-    this.name = "LedgerBatchInvalidError";
-  }
-}
 
 export function createFirestoreLedgerStore(options: FirestoreLedgerStoreOptions): LedgerStore & { readonly maxBatchReceipts: number; readonly commitsInFlight: number } {
   const db = options.firestore;

@@ -17,7 +17,7 @@
  */
 import { withDeadline as callWithDeadline } from "./deadline.ts";
 import type { DocumentReference, Firestore } from "@google-cloud/firestore";
-import { StoreUnavailableError, type StoredTenantToken, type TenantTokenIssueOutcome, type TenantTokenStore } from "../../ports.ts";
+import { StoreUnavailableError, type StoredTenantToken, type TenantTokenIssueOutcome, type TenantTokenStore } from "../../ports/index.ts";
 
 export interface FirestoreTokenStoreOptions {
   readonly firestore: Firestore;

@@ -7,7 +7,7 @@
  * keeps it from being deleted.
  */
 import type { Storage } from "@google-cloud/storage";
-import type { ArchiveStore } from "../../ports.ts";
+import type { ArchiveStore } from "../../ports/index.ts";
 import { CloudStorageError, CloudStorageErrorCode, createObjectOnce, defaultTimeoutMs, readObject } from "./gcs-client.ts";
 
 /** Where archives go and how long one call may stall. */

@@ -8,8 +8,7 @@
  *   on every push.
  */
 import type { Storage } from "@google-cloud/storage";
-import type { PolicyPutOutcome, PolicyRegistry } from "../../ports.ts";
-import { checkPolicyKey as checkKey, isPolicyVersion, isSkuId } from "../../policy/schema.ts";
+import { checkPolicyKey as checkKey, isPolicyVersion, isSkuId, type PolicyPutOutcome, type PolicyRegistry } from "../../ports/index.ts";
 import { createObjectOnce, defaultTimeoutMs, listObjectNames, readObject, replaceObject } from "./gcs-client.ts";
 
 /** Where the registry lives and how long one call may stall. */
