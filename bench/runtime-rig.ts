@@ -83,7 +83,7 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
     host,
     catalog,
     store,
-    log: writer,
+    writer,
     async close() {
       reclaimer.stop();
       await host.stop({ drainMs: 2000 });

@@ -103,25 +103,24 @@ export function decide(state: GovernorState, command: Command, env: Pick<Governo
  * Returns the effects, in the order they were named.
  */
 export function run(state: GovernorState, command: Command, env: GovernorEnv): Effect[] {
-  const effects: Effect[] = [];
-  const pending: Reaction[] = [];
-  const commit = (d: Decision) => {
-    for (const draft of d.drafts) {
-      const { reactions } = apply(state, env.seal(draft));
-      for (const r of reactions) pending.push(r);
-    }
-    for (const e of d.effects) effects.push(e);
-  };
   const decision = decide(state, command, env);
+  // Most steps name no reaction: the arrays are made only when one is.
+  let pending: Reaction[] | null = null;
   if ("drain" in decision) {
     // The one state change no receipt makes: the drain begins (statechart: CANCEL).
     state.phase = "draining";
     state.cancel = decision.drain as GovernorState["cancel"];
-    pending.push({ type: "finishDrain" });
+    pending = [{ type: "finishDrain" }];
   }
-  commit(decision);
-  for (let i = 0; i < pending.length; i++) {
-    commit(react(state, pending[i]!, env.policyOf(state), env.limits, command.now));
+  let effects = decision.effects;
+  let d: Decision = decision;
+  for (let i = 0; ; i++) {
+    for (const draft of d.drafts) {
+      const { reactions } = apply(state, env.seal(draft));
+      if (reactions.length > 0) (pending ??= []).push(...reactions);
+    }
+    if (d !== decision && d.effects.length > 0) effects = effects.concat(d.effects);
+    if (pending === null || i >= pending.length) return effects;
+    d = react(state, pending[i]!, env.policyOf(state), env.limits, command.now);
   }
-  return effects;
 }

@@ -95,7 +95,7 @@ export class Governors {
   readonly #rebuilding = new Map<string, { since: number; refused: number }>();
   /** Work that needs a ledger's governor, waiting while it is rebuilt. */
   readonly #afterRebuild = new Map<string, (() => void)[]>();
-  readonly #env: Omit<GovernorEnv, "seal">;
+  readonly #env: GovernorEnv;
   /** The ledger each step seals into, and every receipt it sealed while `#captured` is set (to answer with it). */
   #sealing: LedgerId | null = null;
   #captured: Receipt[] | null = null;
@@ -113,6 +113,7 @@ export class Governors {
     this.#env = {
       policyOf: (state) => resolveStatePolicy(state, options.resolvePolicy),
       limits: { maxParamsBytes: options.maxParamsBytes ?? 16 * 1024, ...(held ? { held } : {}) },
+      seal: this.#seal,
     };
     this.#replies = new Replies(options.clock, options.signalDurableMs ?? 2_000);
     this.#snapshots = new Snapshots({ store: options.store, log: options.log, logger: options.logger, ...(options.snapshotEvery === undefined ? {} : { every: options.snapshotEvery }) });
@@ -152,14 +153,14 @@ export class Governors {
     let effects;
     this.#sealing = g.account;
     try {
-      effects = run(g.state, command, { ...this.#env, seal: this.#seal });
+      effects = run(g.state, command, this.#env);
     } catch (err) {
       this.#quarantine(g.account, QuarantineCode.decisionFailed, err ?? new Error("the governor threw"));
       return;
     } finally {
       this.#sealing = null;
     }
-    this.#effects.runAll(g, effects);
+    if (effects.length > 0) this.#effects.runAll(g, effects);
     this.#snapshots.maybe(g, false);
   }
 

@@ -26,15 +26,37 @@ interface Counts {
   unavailable: number;
 }
 
-function appender(args: string[]): Promise<Counts> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, "fixtures/pipelined-appender.ts"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts one appender child; it opens its store, says "ready" and waits for "go" on stdin, so that two
+ * of them race from the same moment instead of one finishing before the other has started.
+ */
+function appender(args: string[]): { ready: Promise<void>; go(): void; done: Promise<Counts> } {
+  const child = spawn(process.execPath, [join(import.meta.dirname, "fixtures/pipelined-appender.ts"), ...args], { stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   let err = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+    if (out.startsWith("ready\n")) ready();
+  });
   child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-  return new Promise((resolve, reject) =>
+  const done = new Promise<Counts>((resolve, reject) =>
     child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim().split("\n").at(-1)!) as Counts) : reject(new Error(`appender ${args[2]} exited ${code}: ${err.slice(-2000)}`)))),
   );
+  // A child that dies before it is ready must fail the test, not hang it.
+  void done.catch(() => ready());
+  return { ready: isReady, go: () => child.stdin.end("go\n"), done };
+}
+
+/** Two appenders, released together once both are ready. */
+async function race(argsA: string[], argsB: string[]): Promise<[Counts, Counts]> {
+  const a = appender(argsA);
+  const b = appender(argsB);
+  await Promise.all([a.ready, b.ready]);
+  a.go();
+  b.go();
+  return Promise.all([a.done, b.done]);
 }
 
 /** Reads the whole ledger and counts the receipts that do not link to the one before (forks). */
@@ -80,7 +102,7 @@ describe("two processes with commits in flight on one ledger", () => {
     const path = join(dir, "ledger.sqlite");
     const ledger = "shared" as LedgerId;
     try {
-      const [a, b] = await Promise.all([appender(["sqlite", path, "a", ledger, "300", "3"]), appender(["sqlite", path, "b", ledger, "300", "3"])]);
+      const [a, b] = await race(["sqlite", path, "a", ledger, "300", "3"], ["sqlite", path, "b", ledger, "300", "3"]);
       // No fork, and every receipt either writer saw land is there.
       expect(await readBack(createSqliteLedgerStore({ path }), ledger)).toEqual({ size: a.landed + b.landed, forks: 0 });
       expectRaces(a, b);
@@ -93,7 +115,7 @@ describe("two processes with commits in flight on one ledger", () => {
     requireFirestoreEmulator();
     const prefix = `pl${randomUUID().slice(0, 8)}-`;
     const ledger = "shared" as LedgerId;
-    const [a, b] = await Promise.all([appender(["firestore", prefix, "a", ledger, "60", "3"]), appender(["firestore", prefix, "b", ledger, "60", "3"])]);
+    const [a, b] = await race(["firestore", prefix, "a", ledger, "60", "3"], ["firestore", prefix, "b", ledger, "60", "3"]);
     expect(await readBack(createFirestoreLedgerStore({ firestore: createFirestoreClient(), collectionPrefix: prefix }), ledger)).toEqual({ size: a.landed + b.landed, forks: 0 });
     expectRaces(a, b);
   }, 120_000);
