@@ -100,13 +100,15 @@ const AFTER: ReadonlyMap<string, Phase> = (() => {
 })();
 
 /** Which commands each state takes, read from the machine: a transition, or an action, on that event. */
-const TAKES: ReadonlySet<string> = (() => {
-  const t = new Set<string>();
+const TAKES: ReadonlyMap<Phase, ReadonlySet<GatedCommand>> = (() => {
+  const t = new Map<Phase, Set<GatedCommand>>();
   for (const from of PHASES) {
+    const taken = new Set<GatedCommand>();
     for (const c of COMMANDS) {
       const [next, actions] = transition(governorLifecycle, snapshotAt(from), { type: c });
-      if (next.value !== from || actions.length > 0) t.add(`${from}|${c}`);
+      if (next.value !== from || actions.length > 0) taken.add(c);
     }
+    t.set(from, taken);
   }
   return t;
 })();
@@ -137,5 +139,6 @@ export function phaseAfter(phase: Phase, receipt: Receipt): Phase {
 
 /** True when a governor in `phase` takes the command. */
 export function takes(phase: Phase, command: GatedCommand): boolean {
-  return TAKES.has(`${phase}|${command}`);
+  // Asked on every command: two lookups, no string built.
+  return TAKES.get(phase)!.has(command);
 }
