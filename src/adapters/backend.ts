@@ -15,21 +15,7 @@ import type { Logger } from "pino";
 import { ConfigError, type Config } from "../config.ts";
 import { FileSpool } from "../log/spool.ts";
 import { MAX_POLICY_BYTES } from "../policy/schema.ts";
-import {
-  systemClock,
-  type AlertSink,
-  type ArchiveStore,
-  type ChannelProvisioner,
-  type Clock,
-  type DeliveryLog,
-  type LedgerStore,
-  type PolicyRegistry,
-  type PolicySource,
-  type ProcurementSource,
-  type SignalSource,
-  type Spool,
-  type TenantTokenStore,
-} from "../ports/index.ts";
+import { systemClock, type DrivenAdapters, type ProcurementSource, type SignalSource } from "../ports/index.ts";
 import { createDirectoryArchiveStore } from "./embedded/fs-archive-store.ts";
 import { createDirectoryPolicyRegistry } from "./embedded/fs-policy-registry.ts";
 import { createDirectoryPolicySource } from "./embedded/fs-policy-source.ts";
@@ -44,22 +30,7 @@ import { createFirestoreTokenStore } from "./gcp/firestore-token-store.ts";
 import { createGcsArchiveStore, createGcsPolicyRegistry, createStorageClient } from "./gcp/gcs.ts";
 import { createPubSubChannels, createPubSubClient, createPubSubProcurementSource, flowFor } from "./gcp/pubsub.ts";
 
-export interface Backend {
-  readonly store: LedgerStore;
-  readonly archives: ArchiveStore;
-  /** Creates and deletes tenants' signal channels. */
-  readonly channels: ChannelProvisioner;
-  readonly policyRegistry: PolicyRegistry;
-  /** Marketplace deliveries seen, beside the ledgers. */
-  readonly deliveries: DeliveryLog;
-  /** Tenant tokens (their SHA-256 only), beside the ledgers. */
-  readonly tokenStore: TenantTokenStore;
-  /** Where receipts go while the store is down. */
-  readonly spool: Spool;
-  /** The policy files read at start, and watched if configured. */
-  readonly policySource: PolicySource;
-  readonly clock: Clock;
-  readonly alerts: AlertSink;
+export interface Backend extends DrivenAdapters {
   /** Tenants' signals from their channels; null when signals arrive over HTTP only. */
   readonly signals: SignalSource | null;
   /** Marketplace procurement messages; null when none are subscribed to (webhooks only). */

@@ -9,6 +9,7 @@
 import type { Readable } from "node:stream";
 import type { LedgerId, Receipt, RefusalCode } from "../ledger/receipt.ts";
 import type { PushOptions, PushResult } from "../policy/rollout.ts";
+import type { GovernorStatus } from "./status.ts";
 import { MarketplaceEvent, type MarketplaceDelivery, type MarketplaceOutcome } from "./marketplace.ts";
 
 /** The schema of a marketplace event: the ingress validates a delivery's body with it. */
@@ -48,21 +49,7 @@ export type SignalReply =
 export type TenantState = "new" | "active" | "suspended" | "degraded" | "draining" | "decommissioning" | "decommissioned" | "quarantined";
 
 /** What an operator may see of a tenant: no business data. */
-export interface TenantStatus {
-  readonly account: string;
-  readonly state: TenantState;
-  /** Set while the tenant is quarantined: why and since when. */
-  readonly quarantine?: { readonly code: string; readonly since: string };
-  readonly sku_id: string | null;
-  readonly plan: string | null;
-  readonly policy_version: string | null;
-  readonly concurrency: number;
-  readonly in_flight: number;
-  readonly queue_depth: number;
-  readonly oldest_wait_ms: number;
-  readonly last_success_at: string | null;
-  readonly ledger_size: number;
-}
+export type TenantStatus = GovernorStatus;
 
 /** An operator's scale request, decided: the tenant's state, and the receipt (null: nothing to change). */
 export interface ScaleResult {

@@ -18,7 +18,7 @@ import { LedgerLog } from "../log/ledger-log.ts";
 import { drainSpool } from "../log/spool.ts";
 import { PolicyCatalog } from "../policy/registry.ts";
 import { PolicyRollout } from "../policy/rollout.ts";
-import type { AlertSink, ArchiveStore, ChannelProvisioner, Clock, DeliveryLog, LedgerStore, PolicyRegistry, PolicySource, Spool, TenantTokenStore } from "../ports/index.ts";
+import type { AlertSink, ChannelProvisioner, Clock, DeliveryLog, DrivenAdapters, LedgerStore, Spool } from "../ports/index.ts";
 import { Governors, type SignalInput } from "./governors.ts";
 import { builtinHandlers, type ActionHandler } from "./handlers.ts";
 import { HealthTick } from "./health-tick.ts";
@@ -28,24 +28,9 @@ import { SignalIntake, type IntakeReply } from "./signal-intake.ts";
 import { TenantTokens } from "./tenant-tokens.ts";
 
 /** What a runtime is composed of: the backend's adapters (src/adapters/backend.ts picks them), its settings and secrets. */
-export interface RuntimeDeps {
+export interface RuntimeDeps extends DrivenAdapters {
   readonly config: Config;
   readonly credentials: Credentials;
-  readonly store: LedgerStore;
-  readonly archives: ArchiveStore;
-  readonly channels: ChannelProvisioner;
-  /** Every pushed policy version (embedded: a directory; GCP: a bucket). */
-  readonly policyRegistry: PolicyRegistry;
-  /** Marketplace deliveries seen, beside the ledgers. */
-  readonly deliveries: DeliveryLog;
-  /** Tenant tokens (their SHA-256 only), beside the ledgers. */
-  readonly tokenStore: TenantTokenStore;
-  /** Where receipts go while the store fails. */
-  readonly spool: Spool;
-  /** Policy files read at start and, if it watches, pushed when they change. */
-  readonly policySource: PolicySource;
-  readonly clock: Clock;
-  readonly alerts: AlertSink;
   readonly logger: Logger;
   readonly handlers?: ReadonlyMap<string, ActionHandler>;
 }

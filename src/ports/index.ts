@@ -29,6 +29,9 @@ export type {
   EntitlementMark,
 } from "./delivery-log.ts";
 
+// Everything driven, as one backend provides it.
+export type { DrivenAdapters } from "./adapters.ts";
+
 // Driving ports: what calls the runtime.
 export type { InboundMessage, SignalHandler, SignalSource, Verdict } from "./signal-source.ts";
 export type { ProcurementHandler, ProcurementSource } from "./procurement-source.ts";
