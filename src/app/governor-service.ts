@@ -7,8 +7,10 @@
  * the ingress turns them into status codes or ack/nack.
  */
 import type { Readable } from "node:stream";
-import type { LedgerId, Receipt, RefusalCode } from "../ledger/receipt.ts";
+import type { LedgerId, Receipt } from "../ledger/receipt.ts";
 import type { PushOptions, PushResult } from "../policy/rollout.ts";
+import type { SignalInput } from "./governors.ts";
+import type { IntakeReply } from "./signal-intake.ts";
 import type { GovernorStatus } from "./status.ts";
 import { MarketplaceEvent, type MarketplaceDelivery, type MarketplaceOutcome } from "./marketplace.ts";
 
@@ -19,34 +21,20 @@ export { MAX_POLICY_BYTES } from "../policy/schema.ts";
 export type { MarketplaceDelivery, MarketplaceOutcome, PushOptions as PolicyPushOptions, PushResult as PolicyPushResult };
 
 /** A tenant's signal, decoded and within its schema. */
-export interface SignalInput {
-  readonly signal_id: string;
-  readonly action: string;
-  readonly params: Record<string, unknown>;
-}
+export type { SignalInput };
+
+/** Why a signal cannot be taken now (no receipt): the governor's own reasons and intake's. */
+export type { Unavailable } from "../../governors/decision.ts";
 
 /**
- * Why a signal cannot be taken now (no receipt): the governor's own five, plus
- * `quarantined` (out of service) and `not_durable` (its receipt was not
- * durable within the admission deadline; a repeat returns its outcome).
+ * The answer to the sender of a signal: the governor's, or intake's when it
+ * takes nothing (`not_accepting`: starting or stopping; `unknown_tenant`: no
+ * governor here). See signal-intake.ts.
  */
-export type Unavailable = "not_provisioned" | "suspended" | "degraded" | "decommissioning" | "decommissioned" | "quarantined" | "not_durable";
-
-/**
- * The answer to the sender of a signal. Intake takes nothing while Governor
- * is not accepting (`not_accepting`: starting or stopping) nor for a tenant
- * that has no governor here (`unknown_tenant`).
- */
-export type SignalReply =
-  | { readonly kind: "accepted"; readonly actionId: string; readonly state: "running" | "pending" }
-  | { readonly kind: "duplicate"; readonly outcome: { readonly actionId: string | null; readonly state: string; readonly code?: string } }
-  | { readonly kind: "refused"; readonly code: RefusalCode; readonly reason: string }
-  | { readonly kind: "unavailable"; readonly reason: Unavailable }
-  | { readonly kind: "not_accepting" }
-  | { readonly kind: "unknown_tenant" };
+export type SignalReply = IntakeReply;
 
 /** A tenant's lifecycle state, or `quarantined` while it is out of service. */
-export type TenantState = "new" | "active" | "suspended" | "degraded" | "draining" | "decommissioning" | "decommissioned" | "quarantined";
+export type TenantState = GovernorStatus["state"];
 
 /** What an operator may see of a tenant: no business data. */
 export type TenantStatus = GovernorStatus;
