@@ -9,9 +9,7 @@
  * Pushes come from `POST /v1/policies` (GitOps) and, on the embedded
  * default, from edits to the policies directory, which is watched.
  */
-import { isUtf8 } from "node:buffer";
-import { readdir, readFile, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
 import type { Logger } from "pino";
 import type { PolicyView } from "../../governors/policy-view.ts";
 import { canonicalJson } from "../ledger/canonical.ts";
@@ -332,29 +330,6 @@ export function validatePolicy(input: unknown, handlers: Iterable<string>): Poli
     }
   }
   return issues.length > 0 ? { ok: false, issues } : { ...parsed, warnings: policyWarnings(parsed.policy) };
-}
-
-/** The `*.json` files of a policies directory, in name order (hidden and editor temp files skipped). */
-export async function listPolicyFiles(dir: string): Promise<string[]> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return names
-    .filter((n) => n.endsWith(".json") && !n.startsWith("."))
-    .sort()
-    .map((n) => join(dir, n));
-}
-
-/** Reads and parses one policy file; unreadable, too large or invalid JSON comes back as issues. */
-export async function readPolicyJson(file: string): Promise<{ json: unknown } | { issues: PolicyIssue[] }> {
-  let bytes: Buffer;
-  try {
-    const size = (await stat(file)).size;
-    if (size > MAX_POLICY_BYTES) return { issues: [{ path: "(document)", message: `the file is ${size} bytes; a policy document is at most ${MAX_POLICY_BYTES} bytes` }] };
-    bytes = await readFile(file);
-  } catch (err) {
-    return { issues: [{ path: "(file)", message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }] };
-  }
-  if (!isUtf8(bytes)) return { issues: [{ path: "(document)", message: "not valid UTF-8 (JSON text must be UTF-8)" }] };
-  return parsePolicyText(bytes.toString("utf8"));
 }
 
 /**

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeMessageJson, decodeSignal } from "../../src/ingress/signal-body.ts";
-import { readPolicyJson } from "../../src/policy/rollout.ts";
+import { readPolicyJson } from "../../src/cli/policy-files.ts";
 import { MAX_POLICY_BYTES } from "../../src/policy/schema.ts";
 import { scratchDir } from "../support/service.ts";
 

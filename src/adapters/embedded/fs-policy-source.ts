@@ -26,6 +26,30 @@ export interface DirectoryPolicySourceOptions {
 
 const isPolicyFileName = (name: string) => name.endsWith(".json") && !name.startsWith(".");
 
+/** The `*.json` files of a policies directory, in name order (hidden and editor temp files skipped). */
+export async function listPolicyFiles(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter(isPolicyFileName).sort().map((n) => join(dir, n));
+}
+
+/**
+ * One policy file: its text, or why it cannot be taken (larger than
+ * `maxBytes`, not UTF-8), or `unreadable` with the error's code when it
+ * cannot be read at all (removed, say).
+ */
+export async function readPolicyFile(file: string, maxBytes: number): Promise<PolicyFileRead | { readonly file: string; readonly unreadable: string }> {
+  let bytes: Buffer;
+  try {
+    const size = (await stat(file)).size;
+    if (size > maxBytes) return { file, problem: `the file is ${size} bytes; a policy document is at most ${maxBytes} bytes` };
+    bytes = await readFile(file);
+  } catch (err) {
+    return { file, unreadable: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
+  }
+  if (!isUtf8(bytes)) return { file, problem: "not valid UTF-8 (JSON text must be UTF-8)" };
+  return { file, text: bytes.toString("utf8") };
+}
+
 export function createDirectoryPolicySource(options: DirectoryPolicySourceOptions): PolicySource {
   const { dir, maxBytes, clock } = options;
   const settleMs = options.settleMs ?? 300;
@@ -34,16 +58,8 @@ export function createDirectoryPolicySource(options: DirectoryPolicySourceOption
 
   /** The file as read now; null when it cannot be read (removed, say). */
   const read = async (file: string): Promise<PolicyFileRead | null> => {
-    let bytes: Buffer;
-    try {
-      const size = (await stat(file)).size;
-      if (size > maxBytes) return { file, problem: `the file is ${size} bytes; a policy document is at most ${maxBytes} bytes` };
-      bytes = await readFile(file);
-    } catch {
-      return null;
-    }
-    if (!isUtf8(bytes)) return { file, problem: "not valid UTF-8 (JSON text must be UTF-8)" };
-    return { file, text: bytes.toString("utf8") };
+    const r = await readPolicyFile(file, maxBytes);
+    return "unreadable" in r ? null : r;
   };
 
   const pause = () => new Promise<void>((resolve) => clock.setTimeout(resolve, Math.min(100, settleMs)));
@@ -65,10 +81,8 @@ export function createDirectoryPolicySource(options: DirectoryPolicySourceOption
     location: dir,
     exists: () => stat(dir).then((s) => s.isDirectory(), () => false),
     async readAll() {
-      const names = await readdir(dir).catch(() => [] as string[]);
-      const files = names.filter(isPolicyFileName).sort().map((n) => join(dir, n));
       const out: PolicyFileRead[] = [];
-      for (const file of files) out.push((await read(file)) ?? { file, problem: `cannot read ${file}` });
+      for (const file of await listPolicyFiles(dir)) out.push((await read(file)) ?? { file, problem: `cannot read ${file}` });
       return out;
     },
     ...(options.watch
