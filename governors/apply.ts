@@ -10,7 +10,7 @@ import { none } from "./decision.ts";
 import { decideFinishDrain } from "./deciders/lifecycle.ts";
 import { decideDequeue } from "./deciders/signal.ts";
 import type { PolicyView } from "./policy-view.ts";
-import { evolve, type GovernorState } from "./state.ts";
+import { canStartQueued, evolve, type GovernorState } from "./state.ts";
 
 /** What a receipt leads to: start the next queued action, end a drain, or an effect of the receipt itself. */
 export type Reaction = { readonly type: "dequeue" } | { readonly type: "finishDrain" } | { readonly type: "effect"; readonly effect: Effect };
@@ -40,7 +40,7 @@ export function apply(state: GovernorState, receipt: Receipt): { state: Governor
 
 /** The reactions the state itself calls for: a free slot with actions waiting, or a drain with nothing left open. */
 function follow(state: GovernorState): readonly Reaction[] {
-  if (state.phase === "active") return state.queue.length > state.queueHead && state.busy < state.concurrency ? [DEQUEUE] : NO_REACTIONS;
+  if (state.phase === "active") return canStartQueued(state) ? [DEQUEUE] : NO_REACTIONS;
   if (state.phase === "draining") return state.open.size === 0 ? [FINISH_DRAIN] : NO_REACTIONS;
   return NO_REACTIONS;
 }

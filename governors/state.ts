@@ -299,6 +299,11 @@ export function queued(state: GovernorState): readonly string[] {
   return state.queue.slice(state.queueHead);
 }
 
+/** True when an action waits in the queue and a slot is free for it. */
+export function canStartQueued(state: GovernorState): boolean {
+  return state.queue.length > state.queueHead && state.busy < state.concurrency;
+}
+
 export function queueDepth(state: GovernorState): number {
   return state.queue.length - state.queueHead;
 }

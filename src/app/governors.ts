@@ -15,7 +15,7 @@ import type { ArchivedCommand, ChangePlanCommand, Command, ProvisionCommand, Sig
 import { usedThisMonth } from "../../governors/deciders/policy.ts";
 import { run, type GovernorEnv } from "../../governors/governor.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
-import { initialGovernorState, resolveStatePolicy, ReplayDivergenceError } from "../../governors/state.ts";
+import { canStartQueued, initialGovernorState, resolveStatePolicy, ReplayDivergenceError } from "../../governors/state.ts";
 import { monthOf } from "../../governors/timestamps.ts";
 import { ChainBrokenError } from "../ledger/chain-link.ts";
 import type { LedgerId, Receipt, ReceiptDraft } from "../ledger/receipt.ts";
@@ -365,10 +365,7 @@ export class Governors {
   /** After safe mode: every governor with waiting actions starts what its free slots allow. */
   resumeQueues(): void {
     const now = this.#o.clock.now();
-    for (const g of this.#governors.values()) {
-      const gov = g.state;
-      if (gov.queue.length > gov.queueHead && gov.busy < gov.concurrency) this.#dispatch(g, { type: "DRAIN_QUEUE", now });
-    }
+    for (const g of this.#governors.values()) if (canStartQueued(g.state)) this.#dispatch(g, { type: "DRAIN_QUEUE", now });
   }
 
   /** The running tenants of a SKU as the policy compatibility check sees them. */
