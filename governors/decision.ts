@@ -93,6 +93,16 @@ export interface ProvisionCommand {
   readonly concurrency: number;
   readonly channel: string;
   readonly durationMs: number;
+  /** Google Cloud Marketplace: the entitlement's procurement account and Service Control consumer. */
+  readonly procurementAccountId?: string;
+  readonly usageReportingId?: string;
+}
+
+/** The marketplace suspended the entitlement (or its consumer may not be served), or reinstated it. */
+export interface EntitlementStatusCommand {
+  readonly eventId: string;
+  readonly entitlementId: string;
+  readonly reason?: string;
 }
 
 export interface ChangePlanCommand {
@@ -138,6 +148,8 @@ export type Command =
   /** The scaler's periodic look at lag. */
   | { type: "SCALE_TICK"; now: number }
   | { type: "CANCEL"; eventId: string; entitlementId: string; now: number; drainMs: number }
+  | ({ type: "SUSPEND" } & EntitlementStatusCommand & { now: number })
+  | ({ type: "REINSTATE" } & EntitlementStatusCommand & { now: number })
   | { type: "DRAIN_EXPIRED"; now: number }
   | ({ type: "ARCHIVED" } & ArchivedCommand & { now: number })
   /** Another runtime appended to this ledger; the governor was rebuilt from the store and is back. */

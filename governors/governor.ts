@@ -12,7 +12,16 @@ import type { Receipt, ReceiptDraft } from "../src/ledger/receipt.ts";
 import { apply, react, type Reaction } from "./apply.ts";
 import type { Command, Decision, Effect, Limits, Unavailable } from "./decision.ts";
 import { none } from "./decision.ts";
-import { decideArchived, decideCancel, decideChangePlan, decideDrainExpired, decideOutageRecovered, decideProvision } from "./deciders/lifecycle.ts";
+import {
+  decideArchived,
+  decideCancel,
+  decideChangePlan,
+  decideDrainExpired,
+  decideOutageRecovered,
+  decideProvision,
+  decideReinstate,
+  decideSuspend,
+} from "./deciders/lifecycle.ts";
 import { decideDeadline, decideFailed, decideNotRun, decideResume, decideRollbackResult, decideSucceeded } from "./deciders/outcome.ts";
 import { decidePolicyOffer } from "./deciders/policy.ts";
 import { decideScale, decideScaleTick } from "./deciders/scale.ts";
@@ -70,6 +79,10 @@ export function decide(state: GovernorState, command: Command, env: Pick<Governo
       return takes(phase, "DRAIN_QUEUE") && env.limits.held?.() !== true ? decideDequeue(state, env.policyOf(state), command.now) : none();
     case "CANCEL":
       return takes(phase, "CANCEL") ? decideCancel(state, command) : none();
+    case "SUSPEND":
+      return takes(phase, "SUSPEND") ? decideSuspend(state, command) : none();
+    case "REINSTATE":
+      return takes(phase, "REINSTATE") ? decideReinstate(state, command) : none();
     case "DRAIN_EXPIRED":
       return takes(phase, "DRAIN_EXPIRED") ? decideDrainExpired(state, env.policyOf(state), command.now) : none();
     case "ARCHIVED":

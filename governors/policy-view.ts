@@ -21,6 +21,23 @@ export interface PlanView {
   readonly maxConcurrency: number;
   readonly costPerSlotUsd: string;
   readonly permits: ReadonlySet<string>;
+  /** Google Cloud Marketplace: the metrics this plan bills (none when absent). */
+  readonly metering?: readonly MeteringView[];
+}
+
+/** One billed metric: its name at Service Control (after the service name) and the receipts it counts. */
+export interface MeteringView {
+  readonly metric: string;
+  readonly counts: "action_complete" | "action_started";
+}
+
+/** Google Cloud Marketplace: how requests on this SKU's entitlements are decided. */
+export interface MarketplaceView {
+  readonly approval: "auto" | "manual";
+  /** Plans accepted; null: every plan. */
+  readonly acceptPlans: ReadonlySet<string> | null;
+  /** Regions accepted; null: any. */
+  readonly acceptRegions: ReadonlySet<string> | null;
 }
 
 /** When the scaler adds concurrency, and how long the change has to show. */
@@ -37,6 +54,8 @@ export interface PolicyView {
   readonly plans: ReadonlyMap<string, PlanView>;
   readonly actions: ReadonlyMap<string, ActionView>;
   readonly scaling: ScalingView;
+  /** Absent: approve automatically whatever plan the policy has. */
+  readonly marketplace?: MarketplaceView;
 }
 
 /** Finds the immutable policy of a SKU at a version (deterministic: pushed versions never change). */

@@ -3,11 +3,12 @@
  * and read back instead of replaying every receipt. The lifecycle state is
  * stored beside it (`value` in the stored snapshot), the drain not at all.
  */
-import { queued, ReplayDivergenceError, type GovernorState, type LastScale, type OpenAction, type SignalOutcome } from "./state.ts";
+import { initialBilling, type BillingState } from "./billing.ts";
+import { initialMarketplaceFacts, queued, ReplayDivergenceError, type GovernorState, type LastScale, type MarketplaceFacts, type OpenAction, type SignalOutcome } from "./state.ts";
 import type { Phase } from "./statechart.ts";
 
 /** Bumped whenever the snapshot layout or the meaning of a governor's state changes: older snapshots are then ignored. */
-export const SNAPSHOT_VERSION = "governor-snapshot/2";
+export const SNAPSHOT_VERSION = "governor-snapshot/3";
 
 /** A JSON-safe copy of the state, for snapshots. */
 export interface SerializedGovernorState {
@@ -26,6 +27,10 @@ export interface SerializedGovernorState {
   readonly lastSuccessAt: string | null;
   /** Absent in snapshots written before scaling windows existed. */
   readonly lastScale?: LastScale | null;
+  /** Absent when nothing of it is set. */
+  readonly marketplace?: MarketplaceFacts;
+  /** Absent for a tenant not billed through Service Control. */
+  readonly billing?: BillingState;
   readonly lastSeq: number;
   readonly lastHash: string | null;
 }
@@ -46,9 +51,15 @@ export function serializeState(state: GovernorState): SerializedGovernorState {
     usageCount: state.usageCount,
     lastSuccessAt: state.lastSuccessAt,
     ...(state.lastScale === null ? {} : { lastScale: { ...state.lastScale } }),
+    ...(isInitialMarketplace(state.marketplace) ? {} : { marketplace: { ...state.marketplace } }),
+    ...(state.billing === initialBilling ? {} : { billing: structuredClone(state.billing) }),
     lastSeq: state.lastSeq,
     lastHash: state.lastHash,
   };
+}
+
+function isInitialMarketplace(m: MarketplaceFacts): boolean {
+  return m.procurementAccountId === null && !m.pendingCancellation && m.offer === null;
 }
 
 /** The state a serialized copy holds, in `phase` (the copy does not carry its lifecycle state). */
@@ -72,6 +83,8 @@ export function deserializeState(s: SerializedGovernorState, phase: Phase = "new
     lastSuccessAt: s.lastSuccessAt,
     lastScale: s.lastScale ?? null,
     quotaNotedAt: null,
+    marketplace: s.marketplace === undefined ? initialMarketplaceFacts() : { ...s.marketplace },
+    billing: s.billing === undefined ? initialBilling : structuredClone(s.billing),
     lastSeq: s.lastSeq,
     lastHash: s.lastHash,
   };

@@ -10,6 +10,7 @@
  */
 import type { Receipt } from "../src/ledger/receipt.ts";
 import { isTerminal, nextActionState, type ActionLifecycleEvent, type ActionState } from "./action-lifecycle.ts";
+import { evolveBilling, initialBilling, type BillingState } from "./billing.ts";
 import type { PolicyResolver, PolicyView } from "./policy-view.ts";
 import { phaseAfter, type Phase } from "./statechart.ts";
 import { parseTimestamp } from "./timestamps.ts";
@@ -46,6 +47,23 @@ export interface CancelRequest {
   readonly inFlight: number;
 }
 
+/** What Google Cloud Marketplace told of the tenant's entitlement (all null or false for other marketplaces). */
+export interface MarketplaceFacts {
+  /** The procurement account the entitlement belongs to. */
+  procurementAccountId: string | null;
+  /** The customer asked to cancel: service continues until the entitlement is cancelled. */
+  pendingCancellation: boolean;
+  /** A private offer accepted for a future start: provisioned at `startsAt` (epoch ms). */
+  offer: ScheduledOffer | null;
+}
+
+export interface ScheduledOffer {
+  readonly eventId: string;
+  readonly startsAt: number;
+  readonly skuId: string;
+  readonly plan: string;
+}
+
 export interface GovernorState {
   readonly account: string;
   /** Where the governor is in its lifecycle (see statechart.ts). */
@@ -72,6 +90,10 @@ export interface GovernorState {
   lastScale: LastScale | null;
   /** Epoch ms of the last `quota_exceeded` the scaler recorded: it notes a ceiling once a window, not every tick. */
   quotaNotedAt: number | null;
+  /** Google Cloud Marketplace facts about the entitlement. */
+  marketplace: MarketplaceFacts;
+  /** Where usage billing to Service Control stands (see billing.ts). */
+  billing: BillingState;
   /** Seq of the last receipt applied; -1 for none. */
   lastSeq: number;
   lastHash: string | null;
@@ -108,9 +130,15 @@ export function initialGovernorState(account: string): GovernorState {
     lastSuccessAt: null,
     lastScale: null,
     quotaNotedAt: null,
+    marketplace: initialMarketplaceFacts(),
+    billing: initialBilling,
     lastSeq: -1,
     lastHash: null,
   };
+}
+
+export function initialMarketplaceFacts(): MarketplaceFacts {
+  return { procurementAccountId: null, pendingCancellation: false, offer: null };
 }
 
 /** Raised when a receipt cannot follow the state: the ledger and the code disagree. */
@@ -192,6 +220,26 @@ export function evolve(state: GovernorState, receipt: Receipt): GovernorState {
       state.plan = receipt.plan;
       state.policyVersion = receipt.policy_version;
       state.concurrency = receipt.concurrency;
+      state.marketplace = { procurementAccountId: receipt.procurement_account_id ?? null, pendingCancellation: false, offer: null };
+      state.billing = evolveBilling(state.billing, receipt);
+      break;
+    case "usage_reported":
+      state.billing = evolveBilling(state.billing, receipt);
+      break;
+    case "entitlement_approval":
+      state.entitlementId ??= receipt.entitlement_id;
+      state.marketplace.procurementAccountId = receipt.procurement_account_id;
+      break;
+    case "entitlement_offer_scheduled":
+      state.entitlementId ??= receipt.entitlement_id;
+      state.marketplace.procurementAccountId = receipt.procurement_account_id;
+      state.marketplace.offer = { eventId: receipt.event_id, startsAt: parseTimestamp(receipt.starts_at), skuId: receipt.sku_id, plan: receipt.plan };
+      break;
+    case "entitlement_cancellation_pending":
+      state.marketplace.pendingCancellation = true;
+      break;
+    case "entitlement_cancellation_reverted":
+      state.marketplace.pendingCancellation = false;
       break;
     case "entitlement_plan_changed":
       state.plan = receipt.plan;
@@ -268,6 +316,7 @@ export function evolve(state: GovernorState, receipt: Receipt): GovernorState {
       break;
     case "decommission_complete":
       state.cancel = null;
+      state.marketplace.pendingCancellation = false;
       break;
     default:
       // Other receipts record without changing the bookkeeping; platform receipts do not reach a governor.

@@ -28,7 +28,20 @@ import type { Receipt } from "../src/ledger/receipt.ts";
 export type Phase = "new" | "active" | "suspended" | "degraded" | "draining" | "decommissioning" | "decommissioned";
 
 /** The commands whose acceptance depends on the lifecycle state. */
-export type GatedCommand = "SIGNAL" | "PROVISION" | "CHANGE_PLAN" | "POLICY_OFFERED" | "SCALE" | "CANCEL" | "RESUME" | "DRAIN_QUEUE" | "FINISH_DRAIN" | "DRAIN_EXPIRED" | "ARCHIVED";
+export type GatedCommand =
+  | "SIGNAL"
+  | "PROVISION"
+  | "CHANGE_PLAN"
+  | "POLICY_OFFERED"
+  | "SCALE"
+  | "CANCEL"
+  | "SUSPEND"
+  | "REINSTATE"
+  | "RESUME"
+  | "DRAIN_QUEUE"
+  | "FINISH_DRAIN"
+  | "DRAIN_EXPIRED"
+  | "ARCHIVED";
 
 /** Receipts that move the lifecycle; a tenant-scoped safe-mode receipt is told apart by `:tenant`. */
 type LifecycleEvent =
@@ -50,7 +63,21 @@ const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = [
   "decommission_complete",
 ];
 
-const COMMANDS: readonly GatedCommand[] = ["SIGNAL", "PROVISION", "CHANGE_PLAN", "POLICY_OFFERED", "SCALE", "CANCEL", "RESUME", "DRAIN_QUEUE", "FINISH_DRAIN", "DRAIN_EXPIRED", "ARCHIVED"];
+const COMMANDS: readonly GatedCommand[] = [
+  "SIGNAL",
+  "PROVISION",
+  "CHANGE_PLAN",
+  "POLICY_OFFERED",
+  "SCALE",
+  "CANCEL",
+  "SUSPEND",
+  "REINSTATE",
+  "RESUME",
+  "DRAIN_QUEUE",
+  "FINISH_DRAIN",
+  "DRAIN_EXPIRED",
+  "ARCHIVED",
+];
 
 /** A command a state takes is a self-transition flagged `taken`; one it does not take is absent. */
 const take = { actions: "taken" } as const;
@@ -74,10 +101,10 @@ export const governorLifecycle = setup({
   states: {
     new: { on: { PROVISION: take } },
     active: {
-      on: { SIGNAL: take, CHANGE_PLAN: take, POLICY_OFFERED: take, SCALE: take, RESUME: take, DRAIN_QUEUE: take, CANCEL: "draining" },
+      on: { SIGNAL: take, CHANGE_PLAN: take, POLICY_OFFERED: take, SCALE: take, SUSPEND: take, RESUME: take, DRAIN_QUEUE: take, CANCEL: "draining" },
     },
-    suspended: { on: { POLICY_OFFERED: take, RESUME: take, CANCEL: "draining" } },
-    degraded: { on: { POLICY_OFFERED: take, RESUME: take, CANCEL: "draining" } },
+    suspended: { on: { POLICY_OFFERED: take, REINSTATE: take, RESUME: take, CANCEL: "draining" } },
+    degraded: { on: { POLICY_OFFERED: take, SUSPEND: take, RESUME: take, CANCEL: "draining" } },
     draining: { on: { FINISH_DRAIN: take, DRAIN_EXPIRED: take } },
     decommissioning: { on: { ARCHIVED: take } },
     decommissioned: { on: { PROVISION: take } },

@@ -58,6 +58,60 @@ export const settings = {
   deliveryAttempts: { env: "GOVERNOR_PUBSUB_MAX_ATTEMPTS", schema: int(5, 100), default: 5, doc: "gcp: deliveries of an undecodable message before it is dead-lettered" },
   procurementTopic: { env: "GOVERNOR_PROCUREMENT_TOPIC", schema: z.string(), default: "", doc: "gcp: Marketplace procurement topic, in this project or in full (projects/…/topics/…); empty: webhooks only" },
   procurementSubscription: { env: "GOVERNOR_PROCUREMENT_SUBSCRIPTION", schema: z.string(), default: "governor-procurement", doc: "gcp: our subscription on the procurement topic" },
+  marketplaceProviderId: {
+    env: "GOVERNOR_MARKETPLACE_PROVIDER_ID",
+    schema: z.string().regex(/^([A-Za-z0-9][A-Za-z0-9_-]{0,127})?$/, "expected a provider id: letters, digits, '_', '-'"),
+    default: "",
+    doc: "Google Cloud Marketplace: your partner (provider) id; procurement events are then Google's notifications, read through the Partner Procurement API (empty: the procurement topic carries full events, as the webhook does)",
+  },
+  marketplaceServiceName: {
+    env: "GOVERNOR_MARKETPLACE_SERVICE_NAME",
+    schema: z.string().regex(/^([a-z0-9][a-z0-9.-]{0,252})?$/, "expected a service name such as example.gcpmarketplace.example.com"),
+    default: "",
+    doc: "Google Cloud Marketplace: your product's service name at Service Control; usage is billed to it (empty: no usage reports)",
+  },
+  signupAudience: {
+    env: "GOVERNOR_SIGNUP_AUDIENCE",
+    schema: z.string().max(253),
+    default: "",
+    doc: "Google Cloud Marketplace: the sign-up token's expected audience, your sign-up domain (empty: POST /v1/marketplace/signup answers 404)",
+  },
+  procurementApiUrl: {
+    env: "GOVERNOR_PROCUREMENT_API_URL",
+    schema: z.url({ protocol: /^https?$/ }),
+    default: "https://cloudcommerceprocurement.googleapis.com/",
+    doc: "root URL of the Partner Procurement API",
+  },
+  serviceControlUrl: {
+    env: "GOVERNOR_SERVICE_CONTROL_URL",
+    schema: z.url({ protocol: /^https?$/ }),
+    default: "https://servicecontrol.googleapis.com/",
+    doc: "root URL of Service Control",
+  },
+  signupCertsUrl: {
+    env: "GOVERNOR_SIGNUP_CERTS_URL",
+    schema: z.url({ protocol: /^https?$/ }),
+    default: "https://www.googleapis.com/robot/v1/metadata/x509/cloud-commerce-partner@system.gserviceaccount.com",
+    doc: "where the sign-up token's signing certificates are published (the token's issuer)",
+  },
+  googleApiAuth: {
+    env: "GOVERNOR_GOOGLE_API_AUTH",
+    schema: z.enum(["adc", "none"]),
+    default: "adc",
+    doc: "credentials for the Procurement API and Service Control: adc (Application Default Credentials) or none (a local double)",
+  },
+  reconcileIntervalMs: {
+    env: "GOVERNOR_RECONCILE_INTERVAL_MS",
+    schema: int(0, 86_400_000),
+    default: 3_600_000,
+    doc: "Google Cloud Marketplace: how often every entitlement is compared with the Procurement API (0: never)",
+  },
+  usageIntervalMs: {
+    env: "GOVERNOR_USAGE_INTERVAL_MS",
+    schema: int(0, 3_600_000),
+    default: 3_600_000,
+    doc: "Google Cloud Marketplace: how often usage is reported; a window is at most an hour (0: never)",
+  },
   retryAfterS: { env: "GOVERNOR_RETRY_AFTER_S", schema: int(1, 3600), default: 10, doc: "Retry-After sent with 503 in safe mode" },
 } as const;
 
@@ -89,6 +143,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     const parsed = (s.schema as z.ZodType).safeParse(raw);
     if (parsed.success) out[key] = parsed.data;
     else problems.push(`${s.env}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? "invalid"} (${s.doc})`);
+  }
+  if (out["signupAudience"] !== "" && out["marketplaceProviderId"] === "") {
+    problems.push("GOVERNOR_SIGNUP_AUDIENCE is set but GOVERNOR_MARKETPLACE_PROVIDER_ID is not: sign-up approves accounts through the Procurement API, which needs your provider id");
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   const config = out as Config;

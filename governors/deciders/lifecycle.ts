@@ -5,7 +5,7 @@
  * must meet before it reaches a governor are in provisioning.ts.
  */
 import type { DraftOf, ReceiptDraft } from "../../src/ledger/receipt.ts";
-import type { ArchivedCommand, CancelDecision, ChangePlanCommand, Decision, ProvisionCommand } from "../decision.ts";
+import type { ArchivedCommand, CancelDecision, ChangePlanCommand, Decision, EntitlementStatusCommand, ProvisionCommand } from "../decision.ts";
 import { none } from "../decision.ts";
 import type { PolicyView } from "../policy-view.ts";
 import { queued, type GovernorState } from "../state.ts";
@@ -25,8 +25,42 @@ export function decideProvision(cmd: ProvisionCommand): Decision {
     policy_version: cmd.policyVersion,
     concurrency: cmd.concurrency,
     channel: cmd.channel,
+    ...(cmd.procurementAccountId === undefined ? {} : { procurement_account_id: cmd.procurementAccountId }),
+    ...(cmd.usageReportingId === undefined ? {} : { usage_reporting_id: cmd.usageReportingId }),
   };
   return { drafts: [draft], effects: [] };
+}
+
+/** The marketplace suspended the entitlement: `entitlement_suspended`; signals are refused until it is reinstated. */
+export function decideSuspend(state: GovernorState, cmd: EntitlementStatusCommand): Decision {
+  const draft: DraftOf<"entitlement_suspended"> = {
+    operation: "entitlement_suspended",
+    status: "success",
+    duration_ms: 0,
+    event_id: cmd.eventId,
+    entitlement_id: cmd.entitlementId,
+    ...procurementRef(state),
+    ...(cmd.reason === undefined ? {} : { reason: cmd.reason.slice(0, 1024) }),
+  };
+  return { drafts: [draft], effects: [] };
+}
+
+/** A suspended entitlement is reinstated: `entitlement_reinstated`, and what waits in the queue may start. */
+export function decideReinstate(state: GovernorState, cmd: EntitlementStatusCommand): Decision {
+  const draft: DraftOf<"entitlement_reinstated"> = {
+    operation: "entitlement_reinstated",
+    status: "success",
+    duration_ms: 0,
+    event_id: cmd.eventId,
+    entitlement_id: cmd.entitlementId,
+    ...procurementRef(state),
+  };
+  return { drafts: [draft], effects: [] };
+}
+
+function procurementRef(state: GovernorState): { procurement_account_id?: string } {
+  const id = state.marketplace.procurementAccountId;
+  return id === null ? {} : { procurement_account_id: id };
 }
 
 /** A new plan: `entitlement_plan_changed`, with the plan's concurrency. */
@@ -76,6 +110,7 @@ export function decideFinishDrain(state: GovernorState, now: number): Decision {
     event_id: c.eventId,
     entitlement_id: c.entitlementId,
     in_flight: c.inFlight,
+    ...procurementRef(state),
   };
   return { drafts: [draft], effects: [] };
 }

@@ -2,7 +2,9 @@
 # Firestore (the ledgers), Pub/Sub (signals and procurement events, with
 # dead-lettering), Cloud Storage (archives under a retention policy, and the
 # policy registry), Secret Manager (webhook secret, signing key, tokens) and
-# the service account with the roles it needs.
+# the service account with the roles it needs; with a Marketplace provider id,
+# the subscription to Google Cloud Marketplace's procurement topic and what
+# the Partner Procurement API and Service Control need.
 
 data "google_project" "this" {}
 
@@ -16,10 +18,19 @@ locals {
     auditor_token   = "GOVERNOR_AUDITOR_TOKEN"
     gitops_token    = "GOVERNOR_GITOPS_TOKEN"
   }
+  # Google Cloud Marketplace publishes a partner's procurement notifications
+  # to a topic in its own project, named after the provider id.
+  marketplace       = var.marketplace_provider_id != ""
+  marketplace_topic = "projects/cloudcommerceproc-prod/topics/${var.marketplace_provider_id}"
+  usage_billing     = local.marketplace && var.marketplace_service_name != ""
+  governor_email    = "${var.service_name}@${var.project}.iam.gserviceaccount.com"
 }
 
+# The Partner Procurement API (entitlements, accounts, approvals) and Service
+# Control (usage reports) are enabled only for a Marketplace product: a
+# deployment that takes the signed webhook alone calls neither.
 resource "google_project_service" "apis" {
-  for_each = toset([
+  for_each = toset(concat([
     "cloudresourcemanager.googleapis.com",
     "iam.googleapis.com",
     "run.googleapis.com",
@@ -27,7 +38,10 @@ resource "google_project_service" "apis" {
     "pubsub.googleapis.com",
     "storage.googleapis.com",
     "secretmanager.googleapis.com",
-  ])
+    ],
+    local.marketplace ? ["cloudcommerceprocurement.googleapis.com"] : [],
+    local.usage_billing ? ["servicecontrol.googleapis.com"] : [],
+  ))
   service            = each.value
   disable_on_destroy = false
 }
@@ -169,10 +183,20 @@ resource "google_storage_bucket_iam_member" "policies" {
 }
 
 # ---- Pub/Sub: procurement events -------------------------------------------
+# Without a Marketplace provider id, procurement events (full events, as the
+# signed webhook carries them) arrive on a topic of this project, for relays
+# and tests. With one, they are Google Cloud Marketplace's notifications, on
+# Google's topic (below), and this project's topic is not made.
 
 resource "google_pubsub_topic" "procurement" {
+  count      = local.marketplace ? 0 : 1
   name       = var.procurement_topic
   depends_on = [google_project_service.apis]
+}
+
+moved {
+  from = google_pubsub_topic.procurement
+  to   = google_pubsub_topic.procurement[0]
 }
 
 resource "google_pubsub_topic" "procurement_dead_letter" {
@@ -187,8 +211,9 @@ resource "google_pubsub_subscription" "procurement_dead_letter_keep" {
 }
 
 resource "google_pubsub_subscription" "procurement" {
+  count                = local.marketplace ? 0 : 1
   name                 = "${var.service_name}-procurement"
-  topic                = google_pubsub_topic.procurement.id
+  topic                = google_pubsub_topic.procurement[0].id
   ack_deadline_seconds = 60
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.procurement_dead_letter.id
@@ -198,6 +223,66 @@ resource "google_pubsub_subscription" "procurement" {
     minimum_backoff = "1s"
     maximum_backoff = "60s"
   }
+}
+
+moved {
+  from = google_pubsub_subscription.procurement
+  to   = google_pubsub_subscription.procurement[0]
+}
+
+# ---- Google Cloud Marketplace ----------------------------------------------
+# Google's "Configure your app's backend" (Producer Portal, Technical
+# integration > Billing integration) links the partner's service accounts:
+# one to call the Procurement API, one to subscribe to the Pub/Sub topic
+# (granted Pub/Sub Editor; the runtime has it on the project, above) and one
+# granted roles/servicemanagement.serviceController for Service Control. Link
+# this module's service account (output `service_account`) in all three
+# there: access to the Procurement API is given by that link, not by a role
+# this project can grant (the API checks
+# commerceprocurement.providerEntitlements.* on providers/PROVIDER_ID).
+#
+# The subscription lives in this project, on Google's topic. Attaching it
+# needs the subscriber grant the link gives the service account, so it is
+# created as that account (provider google.marketplace impersonates it):
+# whoever applies needs roles/iam.serviceAccountTokenCreator on it, and the
+# account must exist and be linked before this is applied (README.md).
+#
+# A notification is nacked while the entitlement's account has not signed up
+# yet (held back, as Google's codelab orders them) and while the Procurement
+# API does not answer, so deliveries are spread up to 10 minutes apart and
+# dead-lettered only after var.marketplace_max_delivery_attempts. What is
+# dead-lettered is not lost: the reconciliation sweep reads every entitlement
+# from the API and corrects the governors.
+
+resource "google_pubsub_subscription" "marketplace" {
+  count                = local.marketplace ? 1 : 0
+  provider             = google.marketplace
+  project              = var.project
+  name                 = "${var.service_name}-marketplace"
+  topic                = local.marketplace_topic
+  ack_deadline_seconds = 60
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.procurement_dead_letter.id
+    max_delivery_attempts = var.marketplace_max_delivery_attempts
+  }
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+  depends_on = [google_project_iam_member.pubsub_editor]
+}
+
+# Service Control: check and report usage against the product's service.
+# Google's Service Control access-control guide: a multi-tenant service gets
+# roles/servicemanagement.serviceController at the managed-service level.
+# Producer Portal's Billing integration can make the same grant; turn this
+# off (var.grant_service_controller) when the service's IAM policy is not
+# yours to change.
+resource "google_endpoints_service_iam_member" "service_controller" {
+  count        = local.usage_billing && var.grant_service_controller ? 1 : 0
+  service_name = var.marketplace_service_name
+  role         = "roles/servicemanagement.serviceController"
+  member       = google_service_account.governor.member
 }
 
 # ---- Pub/Sub: tenants' publishers ------------------------------------------
@@ -323,11 +408,25 @@ resource "google_cloud_run_v2_service" "governor" {
       }
       env {
         name  = "GOVERNOR_PROCUREMENT_TOPIC"
-        value = google_pubsub_topic.procurement.name
+        value = local.marketplace ? local.marketplace_topic : google_pubsub_topic.procurement[0].name
       }
       env {
         name  = "GOVERNOR_PROCUREMENT_SUBSCRIPTION"
-        value = google_pubsub_subscription.procurement.name
+        value = local.marketplace ? google_pubsub_subscription.marketplace[0].name : google_pubsub_subscription.procurement[0].name
+      }
+      # Google Cloud Marketplace; an empty setting is left out (the runtime's default is empty).
+      dynamic "env" {
+        for_each = {
+          for name, value in {
+            GOVERNOR_MARKETPLACE_PROVIDER_ID  = var.marketplace_provider_id
+            GOVERNOR_MARKETPLACE_SERVICE_NAME = local.marketplace ? var.marketplace_service_name : ""
+            GOVERNOR_SIGNUP_AUDIENCE          = local.marketplace ? var.signup_audience : ""
+          } : name => value if value != ""
+        }
+        content {
+          name  = env.key
+          value = env.value
+        }
       }
       dynamic "env" {
         for_each = local.secrets
@@ -358,12 +457,13 @@ resource "google_cloud_run_v2_service" "governor" {
     }
   }
 
-  depends_on = [google_secret_manager_secret_iam_member.secrets, google_firestore_database.ledgers]
+  depends_on = [google_secret_manager_secret_iam_member.secrets, google_firestore_database.ledgers, google_endpoints_service_iam_member.service_controller]
 }
 
-# Marketplace webhooks and tenants reach the service from outside Google
-# Cloud; the service authenticates every call itself (Standard Webhooks
-# signatures, bearer tokens with scopes), so Cloud Run lets anyone invoke it.
+# Marketplace webhooks, the Marketplace sign-up page's form post and tenants
+# reach the service from outside Google Cloud; the service authenticates every
+# call itself (Standard Webhooks signatures, the sign-up token's signature,
+# bearer tokens with scopes), so Cloud Run lets anyone invoke it.
 resource "google_cloud_run_v2_service_iam_member" "public" {
   count    = var.allow_unauthenticated ? 1 : 0
   name     = google_cloud_run_v2_service.governor.name

@@ -21,7 +21,7 @@ variable "service_name" {
 }
 
 variable "procurement_topic" {
-  description = "Name of the Pub/Sub topic in this project that carries Marketplace procurement events; created here, with our subscription and a dead-letter topic."
+  description = "Name of the Pub/Sub topic in this project that carries procurement events when marketplace_provider_id is empty; created here, with our subscription. Also names the dead-letter topic (<name>.dead-letter), made in either case."
   type        = string
   default     = "governor-procurement"
 }
@@ -74,4 +74,50 @@ variable "tenant_publisher_members" {
     condition     = alltrue([for m in values(var.tenant_publisher_members) : can(regex("^(serviceAccount|user|group|principal|principalSet):", m))])
     error_message = "each tenant_publisher_members value is an IAM member such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com."
   }
+}
+
+variable "marketplace_provider_id" {
+  description = "Google Cloud Marketplace partner (provider) id. Set: the service subscribes to Marketplace's topic projects/cloudcommerceproc-prod/topics/<id> and reads each entitlement and account from the Partner Procurement API. Empty: no Marketplace integration (procurement events arrive on procurement_topic or the signed webhook)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^([A-Za-z0-9][A-Za-z0-9_-]{0,127})?$", var.marketplace_provider_id))
+    error_message = "marketplace_provider_id is a provider id: letters, digits, '_', '-', at most 128, or empty."
+  }
+}
+
+variable "marketplace_service_name" {
+  description = "Google Cloud Marketplace: the product's service name at Service Control (Producer Portal, Billing integration: Service domain), e.g. example-product.gcpmarketplace.example.com. Usage is reported to it; empty: no usage reports."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^([a-z0-9][a-z0-9.-]{0,252})?$", var.marketplace_service_name))
+    error_message = "marketplace_service_name is a service name such as example-product.gcpmarketplace.example.com, or empty."
+  }
+}
+
+variable "signup_audience" {
+  description = "Google Cloud Marketplace: the audience the sign-up token must name, your sign-up domain. Empty: POST /v1/marketplace/signup answers 404."
+  type        = string
+  default     = ""
+  validation {
+    condition     = length(var.signup_audience) <= 253
+    error_message = "signup_audience is a domain: at most 253 characters."
+  }
+}
+
+variable "marketplace_max_delivery_attempts" {
+  description = "Deliveries of a Marketplace notification before it goes to the dead-letter topic (5 to 100). A notification is nacked while its account has not signed up and while the Procurement API does not answer; the reconciliation sweep heals what is dead-lettered."
+  type        = number
+  default     = 100
+  validation {
+    condition     = var.marketplace_max_delivery_attempts >= 5 && var.marketplace_max_delivery_attempts <= 100
+    error_message = "marketplace_max_delivery_attempts must be between 5 and 100 (Pub/Sub's limits)."
+  }
+}
+
+variable "grant_service_controller" {
+  description = "Grant the service account roles/servicemanagement.serviceController on marketplace_service_name here. Set false when Producer Portal's Billing integration makes the grant and the service's IAM policy is not yours to change."
+  type        = bool
+  default     = true
 }

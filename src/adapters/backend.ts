@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import { ConfigError, type Config } from "../config.ts";
 import { FileSpool } from "../log/spool.ts";
 import { MAX_POLICY_BYTES } from "../policy/schema.ts";
-import { systemClock, type DrivenAdapters, type ProcurementSource, type SignalSource } from "../ports/index.ts";
+import { systemClock, type DrivenAdapters, type ProcurementApi, type ProcurementSource, type SignalSource, type UsageMeter } from "../ports/index.ts";
 import { createDirectoryArchiveStore } from "./embedded/fs-archive-store.ts";
 import { createDirectoryPolicyRegistry } from "./embedded/fs-policy-registry.ts";
 import { createDirectoryPolicySource } from "./embedded/fs-policy-source.ts";
@@ -27,7 +27,9 @@ import { createSqliteTokenStore } from "./embedded/sqlite-token-store.ts";
 import { createFirestoreDeliveryLog } from "./gcp/firestore-delivery-log.ts";
 import { createFirestoreClient, createFirestoreLedgerStore } from "./gcp/firestore-ledger-store.ts";
 import { createFirestoreTokenStore } from "./gcp/firestore-token-store.ts";
+import { createUsageMeter } from "./gcp/service-control.ts";
 import { createGcsArchiveStore, createGcsPolicyRegistry, createStorageClient } from "./gcp/gcs.ts";
+import { createProcurementApi } from "./gcp/procurement-api.ts";
 import { createPubSubChannels, createPubSubClient, createPubSubProcurementSource, flowFor } from "./gcp/pubsub.ts";
 
 export interface Backend extends DrivenAdapters {
@@ -35,6 +37,10 @@ export interface Backend extends DrivenAdapters {
   readonly signals: SignalSource | null;
   /** Marketplace procurement messages; null when none are subscribed to (webhooks only). */
   readonly procurement: ProcurementSource | null;
+  /** Google Cloud Marketplace's Partner Procurement API; null without a provider id. */
+  readonly procurementApi: ProcurementApi | null;
+  /** Service Control, where usage is billed; null without a service name. */
+  readonly usageMeter: UsageMeter | null;
   /** Stops taking work from outside (before the runtime stops) and closes the clients. */
   detach(): Promise<void>;
 }
@@ -57,6 +63,16 @@ export function localBackendParts(config: Config, logger: Logger) {
     }),
     clock: systemClock,
     alerts: createLogAlertSink(logger),
+    ...marketplaceApis(config),
+  };
+}
+
+/** Google Cloud Marketplace's APIs, on either backend: they are Google's, whatever stores the ledgers. */
+function marketplaceApis(config: Config): { procurementApi: ProcurementApi | null; usageMeter: UsageMeter | null } {
+  const auth = config.googleApiAuth;
+  return {
+    procurementApi: config.marketplaceProviderId === "" ? null : createProcurementApi({ providerId: config.marketplaceProviderId, rootUrl: config.procurementApiUrl, auth }),
+    usageMeter: config.marketplaceServiceName === "" ? null : createUsageMeter({ serviceName: config.marketplaceServiceName, rootUrl: config.serviceControlUrl, auth }),
   };
 }
 

@@ -12,10 +12,15 @@ import type { PushOptions, PushResult } from "../policy/rollout.ts";
 import type { SignalInput } from "./governors.ts";
 import type { IntakeReply } from "./signal-intake.ts";
 import type { GovernorStatus } from "./status.ts";
+import { ProcurementNotification, type SweepResult } from "./google-marketplace.ts";
 import { MarketplaceEvent, type MarketplaceDelivery, type MarketplaceOutcome } from "./marketplace.ts";
+import type { SignupOutcome } from "./signup.ts";
 
 /** The schema of a marketplace event: the ingress validates a delivery's body with it. */
 export { MarketplaceEvent };
+/** The schema of a Google Cloud Marketplace procurement notification. */
+export { ProcurementNotification };
+export type { SweepResult };
 /** The largest policy document taken (bytes). */
 export { MAX_POLICY_BYTES } from "../policy/schema.ts";
 export type { MarketplaceDelivery, MarketplaceOutcome, PushOptions as PolicyPushOptions, PushResult as PolicyPushResult };
@@ -133,6 +138,20 @@ export interface GovernorService {
 
   /** Provision, plan change, cancel (or record) from one marketplace delivery, once per delivery id. */
   marketplaceEvent(delivery: MarketplaceDelivery, event: MarketplaceEvent): Promise<MarketplaceOutcome>;
+  /**
+   * A Google Cloud Marketplace procurement notification, once per event id:
+   * the resource it names is read from the Procurement API and acted on.
+   * 404 `MARKETPLACE_NOT_CONFIGURED` without a provider id.
+   */
+  procurementNotification(notification: ProcurementNotification, publishedAt?: number): Promise<MarketplaceOutcome>;
+  /** One pass of the Google Cloud Marketplace reconciliation now; null without a provider id. */
+  reconcileMarketplace(): Promise<SweepResult | null>;
+  /**
+   * A sign-up from Google Cloud Marketplace: the token verified, the account
+   * approved (`signup`) and recorded. 404 `SIGNUP_NOT_CONFIGURED` without a
+   * sign-up audience.
+   */
+  marketplaceSignup(token: string): Promise<SignupOutcome>;
 
   // ---- tenants -----------------------------------------------------------
 

@@ -11,7 +11,8 @@
  * a tenant out of service when its governor fails.
  */
 import type { Logger } from "pino";
-import type { ArchivedCommand, ChangePlanCommand, Command, ProvisionCommand, SignalReply } from "../../governors/decision.ts";
+import type { ArchivedCommand, ChangePlanCommand, Command, EntitlementStatusCommand, ProvisionCommand, SignalReply } from "../../governors/decision.ts";
+import type { BillingState } from "../../governors/billing.ts";
 import { usedThisMonth } from "../../governors/deciders/policy.ts";
 import { run, type GovernorEnv } from "../../governors/governor.ts";
 import type { PolicyResolver, PolicyView } from "../../governors/policy-view.ts";
@@ -258,6 +259,23 @@ export class Governors {
   }
 
   /**
+   * Suspends (`SUSPEND`) or reinstates (`REINSTATE`) a tenant's entitlement;
+   * resolves with the receipt once durable, or null when its state does not
+   * take the command (already suspended, not active). A reinstated governor
+   * starts what waits in its queue.
+   */
+  async setSuspended(account: string, suspended: boolean, cmd: EntitlementStatusCommand): Promise<Receipt | null> {
+    const g = this.#governors.get(account);
+    if (g === undefined) throw new UnknownTenantError(account);
+    const now = this.#o.clock.now();
+    const operation = suspended ? "entitlement_suspended" : "entitlement_reinstated";
+    const receipt = this.#dispatchCapturing(g, { type: suspended ? "SUSPEND" : "REINSTATE", ...cmd, now }).find((r) => r.operation === operation) ?? null;
+    if (receipt !== null && !suspended && canStartQueued(g.state)) this.#dispatch(g, { type: "DRAIN_QUEUE", now });
+    await this.#o.log.durable(account);
+    return receipt;
+  }
+
+  /**
    * Records a receipt another service decided, one that changes no governor
    * state (tenant tokens, `entitlement_failed`), on a tenant's ledger,
    * creating the ledger if needed.
@@ -366,6 +384,15 @@ export class Governors {
   resumeQueues(): void {
     const now = this.#o.clock.now();
     for (const g of this.#governors.values()) if (canStartQueued(g.state)) this.#dispatch(g, { type: "DRAIN_QUEUE", now });
+  }
+
+  /** Every tenant whose usage is billed to Service Control, with where its billing stands (the usage reporter's view). */
+  *billed(): Generator<{ account: string; billing: BillingState; skuId: string; plan: string; policyVersion: string; phase: string }> {
+    for (const g of this.#governors.values()) {
+      const s = g.state;
+      if (s.billing.since === null || s.skuId === null || s.plan === null || s.policyVersion === null) continue;
+      yield { account: g.account, billing: s.billing, skuId: s.skuId, plan: s.plan, policyVersion: s.policyVersion, phase: s.phase };
+    }
   }
 
   /** The running tenants of a SKU as the policy compatibility check sees them. */

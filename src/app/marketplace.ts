@@ -46,9 +46,11 @@ import {
   type ProvisionFailure,
   type TenantLifecycle,
 } from "../../governors/deciders/provisioning.ts";
+import type { ChangePlanCommand, EntitlementStatusCommand, ProvisionCommand } from "../../governors/decision.ts";
 import type { PolicyView } from "../../governors/policy-view.ts";
 import type { Config } from "../config.ts";
 import { accountIdPattern, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
+import type { GovernorStatus } from "./status.ts";
 import { PortError, type AlertSink, type Clock, type DeliveryLog, type EntitlementApplied, type EntitlementMark, type LedgerStore } from "../ports/index.ts";
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
@@ -79,7 +81,7 @@ export const MarketplaceEvent = z.object({
   entitlement: z.object({
     id: z.string().min(1).max(256),
     account_id: z.string().regex(accountIdPattern, "expected an account id: letters, digits, '.', '_', '-' (max 128), starting with a letter or digit"),
-    sku_id: z.string().min(1).max(64).optional(),
+    sku_id: z.string().min(1).max(128).optional(),
     plan: z.string().min(1).max(64).optional(),
     region: z.string().max(64).optional(),
     /** When the entitlement last changed (RFC 3339), as Google sends it: orders the events of one entitlement. */
@@ -87,6 +89,20 @@ export const MarketplaceEvent = z.object({
   }),
 });
 export type MarketplaceEvent = z.infer<typeof MarketplaceEvent>;
+
+/** A provision, from either marketplace path: the tenant (`accountId`) and its entitlement. */
+export interface ProvisionRequest {
+  readonly eventId: string;
+  readonly entitlementId: string;
+  /** The tenant: the webhook's account id, or the Google entitlement id. */
+  readonly accountId: string;
+  readonly skuId: string;
+  readonly plan: string;
+  readonly region?: string;
+  /** Google Cloud Marketplace: the procurement account and Service Control consumer. */
+  readonly procurementAccountId?: string;
+  readonly usageReportingId?: string;
+}
 
 /** One delivery of an event: where it came from, its id there, and when the sender sent it (epoch ms), if known. */
 export interface MarketplaceDelivery {
@@ -100,8 +116,16 @@ export type MarketplaceOutcome =
   | { readonly status: 200 | 201 | 202; readonly body: Record<string, unknown> }
   | { readonly status: 404 | 409 | 422 | 500 | 503; readonly code: string; readonly message: string; readonly retryAfterS?: number };
 
+/** What a delivery's work answers: its outcome, and the event it applied to the entitlement, if any (the entitlement's new mark). */
+export interface DeliveryDone {
+  readonly outcome: MarketplaceOutcome;
+  readonly applied?: { readonly eventTime: number; readonly eventId: string };
+}
+/** The work of one delivery, told the newest event applied to its entitlement (null: none, or not ordered). */
+export type DeliveryWork = (mark: EntitlementMark | null) => Promise<DeliveryDone>;
+
 /** The event types that change an entitlement (and are ordered by its mark). */
-const HANDLED = new Set(["ENTITLEMENT_ACTIVE", "ENTITLEMENT_PLAN_CHANGED", "ENTITLEMENT_CANCELLED"]);
+const HANDLED = new Set(["ENTITLEMENT_ACTIVE", "ENTITLEMENT_PLAN_CHANGED", "ENTITLEMENT_CANCELLED", "ENTITLEMENT_SUSPENDED", "ENTITLEMENT_REINSTATED"]);
 
 /** How long a delivery id is kept: past any replay the timestamp tolerance lets in (a timestamp up to `tolerance` in the future stays acceptable until 2 x tolerance from now), and a day at least. */
 export function deliveryRetentionMs(webhookToleranceS: number): number {
@@ -128,15 +152,13 @@ export interface MarketplaceRuntime {
 
 /** The governors' lifecycle commands and reads, as the marketplace uses them. */
 export interface MarketplaceGovernors {
-  status(account: string): { readonly state: string; readonly sku_id: string | null; readonly plan: string | null; readonly policy_version: string | null } | undefined;
+  status(account: string): GovernorStatus | undefined;
   entitlementOf(account: string): string | null;
   record(account: string, draft: ReceiptDraft): Promise<Receipt>;
-  provision(
-    account: string,
-    cmd: { eventId: string; entitlementId: string; skuId: string; plan: string; region?: string; policyVersion: string; concurrency: number; channel: string; durationMs: number },
-  ): Promise<Receipt | null>;
-  changePlan(account: string, cmd: { eventId: string; entitlementId: string; plan: string; policyVersion: string; concurrency: number }): Promise<Receipt | null>;
+  provision(account: string, cmd: ProvisionCommand): Promise<Receipt | null>;
+  changePlan(account: string, cmd: ChangePlanCommand): Promise<Receipt | null>;
   cancel(account: string, cmd: { eventId: string; entitlementId: string; drainMs: number }): Promise<void>;
+  setSuspended(account: string, suspended: boolean, cmd: EntitlementStatusCommand): Promise<Receipt | null>;
 }
 
 export class Marketplace {
@@ -157,6 +179,28 @@ export class Marketplace {
 
   /** Handles an event once per delivery id (the webhook id, or the procurement event's id). */
   handle(delivery: MarketplaceDelivery, event: MarketplaceEvent): Promise<MarketplaceOutcome> {
+    const ordered = HANDLED.has(event.eventType);
+    return this.deliverOnce(delivery, event.entitlement.id, ordered, async (mark) => {
+      const eventTime = eventTimeOf(event, delivery, this.#rt.clock.now());
+      // Older than the newest event applied to the entitlement, or that very event again (under another delivery id).
+      const superseded = mark !== null && (eventTime < mark.eventTime || mark.eventId === event.eventId) ? mark : null;
+      if (superseded !== null) return { outcome: await this.#stale(event, eventTime, superseded) };
+      const outcome = await this.#dispatch(event);
+      const applied = ordered && (outcome.status === 200 || outcome.status === 201) ? { eventTime, eventId: event.eventId } : undefined;
+      return applied === undefined ? { outcome } : { outcome, applied };
+    });
+  }
+
+  /**
+   * Runs `work` once per delivery id: claimed in the delivery log first (a
+   * repeat gets the first outcome; a delivery under way elsewhere, 409), one
+   * at a time per entitlement (`turn`), and its outcome stored. `work` is
+   * told the newest event applied to the entitlement (when `ordered`) and
+   * names the one it applied, if any. A refusal for now (409, 500, 503)
+   * releases the claim: the delivery may run again. In safe mode nothing is
+   * claimed (503).
+   */
+  deliverOnce(delivery: Pick<MarketplaceDelivery, "source" | "id">, turn: string, ordered: boolean, work: DeliveryWork): Promise<MarketplaceOutcome> {
     const key = `${delivery.source}:${delivery.id}`;
     const running = this.#inflight.get(key);
     if (running !== undefined) return running;
@@ -168,38 +212,37 @@ export class Marketplace {
         retryAfterS: this.#rt.config.retryAfterS,
       });
     }
-    const outcome = this.#inTurn(event.entitlement.id, () => this.#once(key, delivery, event));
+    const outcome = this.inTurn(turn, () => this.#once(key, ordered ? turn : null, work));
     this.#inflight.set(key, outcome);
     const forget = () => this.#inflight.delete(key);
     outcome.then(forget, forget);
     return outcome;
   }
 
-  async #inTurn<T>(entitlementId: string, work: () => Promise<T>): Promise<T> {
-    const before = this.#turns.get(entitlementId) ?? Promise.resolve();
+  /** Runs `work` after the work queued before it on the same key (an entitlement): one at a time, so their order is decided once. */
+  async inTurn<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const before = this.#turns.get(key) ?? Promise.resolve();
     let done!: () => void;
     const mine = new Promise<void>((resolve) => (done = resolve));
     const tail = before.then(() => mine);
-    this.#turns.set(entitlementId, tail);
+    this.#turns.set(key, tail);
     try {
       await before;
       return await work();
     } finally {
       done();
-      if (this.#turns.get(entitlementId) === tail) this.#turns.delete(entitlementId);
+      if (this.#turns.get(key) === tail) this.#turns.delete(key);
     }
   }
 
-  async #once(key: string, delivery: MarketplaceDelivery, event: MarketplaceEvent): Promise<MarketplaceOutcome> {
+  async #once(key: string, entitlementId: string | null, work: DeliveryWork): Promise<MarketplaceOutcome> {
     const now = this.#rt.clock.now();
     this.#prune(now);
-    const ordered = HANDLED.has(event.eventType);
-    const eventTime = eventTimeOf(event, delivery, now);
     let claim;
     try {
-      claim = await this.#log.claim({ id: key, owner: this.#owner, now, ...(ordered ? { entitlementId: event.entitlement.id } : {}) });
+      claim = await this.#log.claim({ id: key, owner: this.#owner, now, ...(entitlementId === null ? {} : { entitlementId }) });
     } catch (err) {
-      this.#rt.logger.warn({ err, event_id: event.eventId, delivery: key }, "the delivery log did not answer; the event was not handled");
+      this.#rt.logger.warn({ err, delivery: key }, "the delivery log did not answer; the event was not handled");
       return {
         status: 503,
         code: "MARKETPLACE_STORE_UNAVAILABLE",
@@ -208,7 +251,7 @@ export class Marketplace {
       };
     }
     if (claim.kind === "completed") {
-      this.#rt.logger.info({ event_id: event.eventId, delivery: key, status: claim.outcome.status }, "a repeated marketplace delivery: answered with its first outcome, nothing changed");
+      this.#rt.logger.info({ delivery: key, status: claim.outcome.status }, "a repeated marketplace delivery: answered with its first outcome, nothing changed");
       return claim.outcome as MarketplaceOutcome;
     }
     if (claim.kind === "in_progress") {
@@ -219,29 +262,26 @@ export class Marketplace {
         retryAfterS: this.#rt.config.retryAfterS,
       };
     }
-    if (claim.retaken) this.#rt.logger.info({ event_id: event.eventId, delivery: key }, "a delivery claimed earlier without an outcome is decided again against the tenant's state");
-    // Older than the newest event applied to the entitlement, or that very event again (under another delivery id).
-    const mark = claim.mark;
-    const superseded = mark !== null && (eventTime < mark.eventTime || mark.eventId === event.eventId) ? mark : null;
-    let outcome: MarketplaceOutcome;
+    if (claim.retaken) this.#rt.logger.info({ delivery: key }, "a delivery claimed earlier without an outcome is decided again against the tenant's state");
+    let done: DeliveryDone;
     try {
-      outcome = superseded === null ? await this.#dispatch(event) : await this.#stale(event, eventTime, superseded);
+      done = await work(claim.mark);
     } catch (err) {
       await this.#release(key);
       throw err;
     }
+    const { outcome } = done;
     // A refusal for now (the tenant is busy, the store or the governor failed) left nothing behind: the delivery may run again.
     if (outcome.status === 409 || outcome.status === 500 || outcome.status === 503) {
       await this.#release(key);
       return outcome;
     }
-    const applied: EntitlementApplied | undefined =
-      ordered && superseded === null && (outcome.status === 200 || outcome.status === 201) ? { entitlementId: event.entitlement.id, eventTime, eventId: event.eventId } : undefined;
+    const applied: EntitlementApplied | undefined = entitlementId !== null && done.applied !== undefined ? { entitlementId, ...done.applied } : undefined;
     try {
       await this.#log.complete(key, this.#owner, outcome, this.#rt.clock.now(), applied);
     } catch (err) {
       // The claim stays unfinished: a repeat takes it over and decides again against the state.
-      this.#rt.logger.warn({ err, event_id: event.eventId, delivery: key }, "the outcome of a marketplace event could not be stored");
+      this.#rt.logger.warn({ err, delivery: key }, "the outcome of a marketplace event could not be stored");
     }
     return outcome;
   }
@@ -292,13 +332,24 @@ export class Marketplace {
   }
 
   async #dispatch(event: MarketplaceEvent): Promise<MarketplaceOutcome> {
+    const e = event.entitlement;
     switch (event.eventType) {
       case "ENTITLEMENT_ACTIVE":
-        return this.#provision(event);
+        return this.provision({
+          eventId: event.eventId,
+          entitlementId: e.id,
+          accountId: e.account_id,
+          skuId: e.sku_id ?? "",
+          plan: e.plan ?? "",
+          ...(e.region === undefined ? {} : { region: e.region }),
+        });
       case "ENTITLEMENT_PLAN_CHANGED":
-        return this.#changePlan(event);
+        return this.changePlan(e.account_id, { eventId: event.eventId, entitlementId: e.id, plan: e.plan ?? "" });
       case "ENTITLEMENT_CANCELLED":
-        return this.#cancel(event);
+        return this.cancel(e.account_id, { eventId: event.eventId, entitlementId: e.id });
+      case "ENTITLEMENT_SUSPENDED":
+      case "ENTITLEMENT_REINSTATED":
+        return this.setSuspended(e.account_id, event.eventType === "ENTITLEMENT_SUSPENDED", { eventId: event.eventId, entitlementId: e.id });
       default: {
         const receipt = await this.#recordEvent(event, HANDLED.has(event.eventType) ? "handled" : "acknowledged; Governor takes no action on this event type");
         return { status: 202, body: { acknowledged: true, acted: false, receipt: ref(receipt) } };
@@ -306,12 +357,12 @@ export class Marketplace {
     }
   }
 
-  async #provision(event: MarketplaceEvent): Promise<MarketplaceOutcome> {
+  /** Workflow 1: provisions a tenant (both marketplace paths). */
+  async provision(req: ProvisionRequest): Promise<MarketplaceOutcome> {
     const rt = this.#rt;
     const started = rt.clock.now();
-    const e = event.entitlement;
-    const account = e.account_id;
-    const request: EntitlementRequest = { eventId: event.eventId, entitlementId: e.id, accountId: account, skuId: e.sku_id ?? "", plan: e.plan ?? "" };
+    const account = req.accountId;
+    const request: EntitlementRequest = { eventId: req.eventId, entitlementId: req.entitlementId, accountId: account, skuId: req.skuId, plan: req.plan };
     const policy = rt.catalog.current(request.skuId);
     const decision = decideProvision(this.#tenant(account), request, policy, rt.catalog.skus());
     if (decision.kind === "answer") return decision.answer;
@@ -333,11 +384,13 @@ export class Marketplace {
     let receipt: Receipt | null;
     try {
       receipt = await rt.governors.provision(account, {
-        eventId: event.eventId,
-        entitlementId: e.id,
+        eventId: req.eventId,
+        entitlementId: req.entitlementId,
         skuId: request.skuId,
         plan: request.plan,
-        ...(e.region === undefined ? {} : { region: e.region }),
+        ...(req.region === undefined ? {} : { region: req.region }),
+        ...(req.procurementAccountId === undefined ? {} : { procurementAccountId: req.procurementAccountId }),
+        ...(req.usageReportingId === undefined ? {} : { usageReportingId: req.usageReportingId }),
         policyVersion: decision.policyVersion,
         concurrency: decision.concurrency,
         channel,
@@ -416,15 +469,15 @@ export class Marketplace {
     }
   }
 
-  async #changePlan(event: MarketplaceEvent): Promise<MarketplaceOutcome> {
-    const account = event.entitlement.account_id;
-    const plan = event.entitlement.plan ?? "";
+  /** Changes a tenant's plan (both marketplace paths). */
+  async changePlan(account: string, req: { eventId: string; entitlementId: string; plan: string }): Promise<MarketplaceOutcome> {
+    const plan = req.plan;
     const tenant = this.#tenant(account);
     const decision = decidePlanChange(tenant, account, plan, tenant?.skuId == null ? undefined : this.#rt.catalog.current(tenant.skuId));
     if (decision.kind === "answer") return decision.answer as MarketplaceOutcome;
     const receipt = await this.#rt.governors.changePlan(account, {
-      eventId: event.eventId,
-      entitlementId: event.entitlement.id,
+      eventId: req.eventId,
+      entitlementId: req.entitlementId,
       plan,
       policyVersion: decision.policyVersion,
       concurrency: decision.concurrency,
@@ -432,8 +485,22 @@ export class Marketplace {
     return { status: 200, body: { account_id: account, plan, policy_version: decision.policyVersion, receipt: receipt ? ref(receipt) : null } };
   }
 
-  async #cancel(event: MarketplaceEvent): Promise<MarketplaceOutcome> {
-    const account = event.entitlement.account_id;
+  /**
+   * Suspends or reinstates a tenant (both marketplace paths): 200 with the
+   * receipt, or with `already` when it is so; 404 for no tenant; 409 when it
+   * is busy with a lifecycle of its own (draining, degraded, …).
+   */
+  async setSuspended(account: string, suspended: boolean, req: { eventId: string; entitlementId: string; reason?: string }): Promise<MarketplaceOutcome> {
+    const state = this.#rt.governors.status(account)?.state;
+    if (state === undefined || state === "new") return { status: 404, code: "TENANT_UNKNOWN", message: `no tenant "${account}" is provisioned` };
+    if (state === (suspended ? "suspended" : "active")) return { status: 200, body: { account_id: account, state, already: true } };
+    const receipt = await this.#rt.governors.setSuspended(account, suspended, req);
+    if (receipt === null) return { status: 409, code: "MARKETPLACE_TENANT_BUSY", message: `tenant ${account} is ${state}` };
+    return { status: 200, body: { account_id: account, state: suspended ? "suspended" : "active", receipt: ref(receipt) } };
+  }
+
+  /** Workflow 6: cancels a tenant, to the end of its decommission (both marketplace paths). */
+  async cancel(account: string, req: { eventId: string; entitlementId: string }): Promise<MarketplaceOutcome> {
     const current = this.#rt.governors.status(account);
     if (current === undefined || current.state === "new") return { status: 404, code: "TENANT_UNKNOWN", message: `no tenant "${account}" is provisioned` };
     if (current.state === "decommissioned") {
@@ -442,7 +509,7 @@ export class Marketplace {
     }
     // Its tokens stop first: their revocations come before decommission_start, so the archive taken at the end holds them.
     await this.#revokeTokens(account);
-    await this.#rt.governors.cancel(account, { eventId: event.eventId, entitlementId: event.entitlement.id, drainMs: this.#rt.config.drainMs });
+    await this.#rt.governors.cancel(account, { eventId: req.eventId, entitlementId: req.entitlementId, drainMs: this.#rt.config.drainMs });
     const [last] = await this.#rt.store.read(account as LedgerId, this.#rt.log.durableSize(account) - 1, 1);
     return { status: 200, body: { account_id: account, state: "decommissioned", receipt: last ? ref(last) : null } };
   }

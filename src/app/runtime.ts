@@ -220,8 +220,18 @@ export class Runtime {
     return this.intake.submit(account, input, paramsBytes);
   }
 
+  /**
+   * Told before a cancelled tenant's ledger is archived, so that what it
+   * still has to write lands in the archive (the usage of its last window).
+   * A failure is logged: the archive is taken all the same.
+   */
+  beforeArchive: ((ledger: LedgerId) => Promise<unknown>) | null = null;
+
   /** Exports a ledger's archive into the archive store under a name of its own. */
   async #archive(ledger: LedgerId) {
+    if (this.beforeArchive !== null) {
+      await this.beforeArchive(ledger).catch((err: unknown) => this.logger.error({ err, ledger }, "the work before a cancelled tenant's archive failed; archiving all the same"));
+    }
     const dir = join(this.config.dataDir, "tmp");
     await mkdir(dir, { recursive: true });
     const size = this.log.durableSize(ledger);

@@ -4,8 +4,10 @@
  * queries), so the ingress never reaches them itself.
  */
 import type { LedgerId, Receipt } from "../ledger/receipt.ts";
-import type { Marketplace } from "./marketplace.ts";
+import type { GoogleMarketplace } from "./google-marketplace.ts";
+import type { Marketplace, MarketplaceOutcome } from "./marketplace.ts";
 import type { Runtime } from "./runtime.ts";
+import { signupNotConfigured, type MarketplaceSignup } from "./signup.ts";
 import { TokenLimitError } from "./tenant-tokens.ts";
 import type { GovernorService, HealthView, IssuedToken, PolicySummary, ScaleResult, SignalInput, SignalReply, TenantState, TenantStatus, TokenActor, TokenList } from "./governor-service.ts";
 import { LedgerQueries } from "./ledger-queries.ts";
@@ -29,8 +31,22 @@ function healthOf(rt: Runtime): HealthView {
   };
 }
 
+/** Google Cloud Marketplace's parts, when a provider id is configured. */
+export interface GoogleMarketplaceParts {
+  readonly google?: GoogleMarketplace;
+  /** Sign-up from Google Cloud Marketplace; absent without a sign-up audience. */
+  readonly signup?: MarketplaceSignup;
+}
+
+const notConfigured: MarketplaceOutcome = {
+  status: 404,
+  code: "MARKETPLACE_NOT_CONFIGURED",
+  message: "Google Cloud Marketplace is not configured: set GOVERNOR_MARKETPLACE_PROVIDER_ID",
+};
+
 /** The service over `rt`, with the marketplace workflows every ingress of that runtime shares. */
-export function createGovernorService(rt: Runtime, marketplace: Marketplace): GovernorService {
+export function createGovernorService(rt: Runtime, marketplace: Marketplace, parts: GoogleMarketplaceParts = {}): GovernorService {
+  const { google, signup } = parts;
   const queries = new LedgerQueries({
     store: rt.store,
     writtenSize: (ledger) => (rt.log.isOpen(ledger) ? rt.log.durableSize(ledger) : undefined),
@@ -50,6 +66,9 @@ export function createGovernorService(rt: Runtime, marketplace: Marketplace): Go
     recordUndeliverable: (account, messageId, reason) => rt.governors.undeliverable(account, messageId, reason),
 
     marketplaceEvent: (delivery, event) => marketplace.handle(delivery, event),
+    procurementNotification: (notification, publishedAt) => google?.handle(notification, publishedAt) ?? Promise.resolve(notConfigured),
+    reconcileMarketplace: () => google?.sweep() ?? Promise.resolve(null),
+    marketplaceSignup: (token) => signup?.signup(token) ?? Promise.resolve(signupNotConfigured),
 
     hasTenant: (account) => rt.governors.has(account),
     tenantState: (account) => rt.governors.lifecycleOf(account) as TenantState | undefined,

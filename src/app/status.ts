@@ -20,6 +20,12 @@ export interface GovernorStatus {
   readonly oldest_wait_ms: number;
   readonly last_success_at: string | null;
   readonly ledger_size: number;
+  /** Google Cloud Marketplace: the customer asked to cancel; service continues until the entitlement is cancelled. */
+  readonly pending_cancellation?: boolean;
+  /** Google Cloud Marketplace: the procurement account of the tenant's entitlement. */
+  readonly procurement_account_id?: string;
+  /** Google Cloud Marketplace: a private offer accepted for a future start (the tenant is provisioned then), and its event. */
+  readonly scheduled_offer?: { readonly starts_at: string; readonly event_id: string };
 }
 
 export function statusOf(gov: GovernorState, now: number, ledgerSize: number): GovernorStatus {
@@ -35,6 +41,9 @@ export function statusOf(gov: GovernorState, now: number, ledgerSize: number): G
     oldest_wait_ms: oldestWaitMs(gov, now),
     last_success_at: gov.lastSuccessAt,
     ledger_size: ledgerSize,
+    ...(gov.marketplace.pendingCancellation ? { pending_cancellation: true } : {}),
+    ...(gov.marketplace.procurementAccountId === null ? {} : { procurement_account_id: gov.marketplace.procurementAccountId }),
+    ...(gov.marketplace.offer === null ? {} : { scheduled_offer: { starts_at: new Date(gov.marketplace.offer.startsAt).toISOString(), event_id: gov.marketplace.offer.eventId } }),
   };
 }
 

@@ -8,7 +8,12 @@ import { buildHttpServer } from "../ingress/http/server.ts";
 import { createProcurementConsumer } from "../ingress/pubsub/procurement.ts";
 import { createSignalConsumer } from "../ingress/pubsub/signals.ts";
 import { createLogger } from "../logger.ts";
-import { StoreUnavailableError } from "../ports/index.ts";
+import type { LedgerId } from "../ledger/receipt.ts";
+import { StoreUnavailableError, type ProcurementApi, type UsageMeter } from "../ports/index.ts";
+import { MarketplaceSignup } from "../app/signup.ts";
+import { createSignupTokenVerifier } from "../adapters/gcp/signup-token.ts";
+import { UsageReporter } from "../app/usage-reporter.ts";
+import { GoogleMarketplace } from "../app/google-marketplace.ts";
 import { Marketplace } from "../app/marketplace.ts";
 import { createGovernorService } from "../app/service.ts";
 import { Runtime } from "../app/runtime.ts";
@@ -74,12 +79,29 @@ export async function run(argv: string[]): Promise<number> {
   }
   const runtime = new Runtime({ config, credentials, ...backend, logger });
   const marketplace = new Marketplace(runtime);
+  const google =
+    backend.procurementApi === null
+      ? undefined
+      : new GoogleMarketplace({
+          marketplace,
+          api: backend.procurementApi,
+          runtime,
+          accounts: () => runtime.governors.accounts(),
+          reconcileIntervalMs: config.reconcileIntervalMs,
+        });
+  const usage = backend.usageMeter === null ? undefined : usageReporter(runtime, marketplace, backend.usageMeter);
   const started = await startRuntime(runtime, logger);
   logger.info(started, "governors rebuilt from their ledgers");
-  const service = createGovernorService(runtime, marketplace);
+  google?.start();
+  usage?.start(config.usageIntervalMs);
+  // A cancelled tenant's last window is billed before its ledger is archived.
+  if (usage !== undefined) runtime.beforeArchive = (ledger) => usage.flush(ledger);
+  const signup = marketplaceSignup(runtime, google, backend.procurementApi);
+  const service = createGovernorService(runtime, marketplace, { ...(google === undefined ? {} : { google }), ...(signup === undefined ? {} : { signup }) });
   const { app } = buildHttpServer(service, { settings: config, credentials, logger });
   await backend.signals?.start(createSignalConsumer(service, { logger, maxMessageBytes: config.bodyLimitBytes }));
-  await backend.procurement?.start(createProcurementConsumer(service, { logger, maxMessageBytes: config.bodyLimitBytes }));
+  const googleProviderId = config.marketplaceProviderId === "" ? {} : { googleProviderId: config.marketplaceProviderId };
+  await backend.procurement?.start(createProcurementConsumer(service, { logger, maxMessageBytes: config.bodyLimitBytes, ...googleProviderId }));
   const address = await app.listen({ port: config.port, host: config.host });
   // With PORT=0 the port is chosen at start: tell whoever started us where we are.
   const addressFile = process.env["GOVERNOR_ADDRESS_FILE"];
@@ -92,6 +114,8 @@ export async function run(argv: string[]): Promise<number> {
     logger.info({ signal }, "stopping: intake closed, finishing in-flight actions");
     try {
       await app.close();
+      google?.stop();
+      usage?.stop();
       await backend.detach();
       await runtime.stop();
       dataDirLock?.release();
@@ -105,6 +129,42 @@ export async function run(argv: string[]): Promise<number> {
   process.once("SIGTERM", () => void stop("SIGTERM"));
   process.once("SIGINT", () => void stop("SIGINT"));
   return new Promise<number>(() => {});
+}
+
+/** Sign-up from Google Cloud Marketplace, when a sign-up audience and a provider id are configured. */
+function marketplaceSignup(runtime: Runtime, google: GoogleMarketplace | undefined, procurement: ProcurementApi | null): MarketplaceSignup | undefined {
+  const config = runtime.config;
+  if (config.signupAudience === "" || google === undefined || procurement === null) return undefined;
+  return new MarketplaceSignup({
+    verifier: createSignupTokenVerifier({ certsUrl: config.signupCertsUrl, audience: config.signupAudience, now: () => runtime.clock.now() }),
+    procurement,
+    recordPlatform: (draft) => runtime.recordPlatform(draft),
+    tenantsOf: (id) => google.tenantsOf(id),
+    clock: runtime.clock,
+    health: runtime.health,
+    retryAfterS: config.retryAfterS,
+    logger: runtime.logger,
+  });
+}
+
+/** The usage reporter over the runtime's governors and ledgers: windows of usage billed to Service Control. */
+function usageReporter(runtime: Runtime, marketplace: Marketplace, meter: UsageMeter): UsageReporter {
+  return new UsageReporter({
+    meter,
+    serviceName: runtime.config.marketplaceServiceName,
+    clock: runtime.clock,
+    logger: runtime.logger,
+    alerts: runtime.alerts,
+    degraded: () => runtime.health.degraded,
+    tenants: () => runtime.governors.billed(),
+    metering: (sku, version, plan) => runtime.catalog.resolve(sku, version)?.plans.get(plan)?.metering ?? [],
+    read: (account, from, count) => runtime.store.read(account as LedgerId, from, count),
+    record: (account, draft) => runtime.governors.record(account, draft),
+    async suspend(account, reason) {
+      const entitlementId = runtime.governors.entitlementOf(account) ?? account;
+      await marketplace.setSuspended(account, true, { eventId: `usage-check-${runtime.clock.now()}`, entitlementId, reason });
+    },
+  });
 }
 
 /**

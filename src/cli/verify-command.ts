@@ -73,6 +73,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(
       `valid: ledger ${report.ledger}, ${report.receipts} receipts, root ${report.root}, signed by ${report.verifiedBy.join(", ")}${report.trust === "archive" ? " (a key from the archive itself)" : ""}\n`,
     );
+    const billed = Object.entries(report.usage.billed).map(([metric, total]) => `${metric} ${total}`);
+    if (report.usage.reports > 0) process.stdout.write(`usage: ${report.usage.reports} windows billed, recomputed from the receipts: ${billed.join(", ")}\n`);
   } else {
     const [first] = report.errors;
     process.stdout.write(`invalid: ${first?.message ?? "unknown problem"}\n`);

@@ -82,6 +82,14 @@ const jsonValue: z.ZodType<unknown> = z.lazy(() =>
   z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
 );
 
+/** Google Cloud Marketplace: the procurement account an entitlement belongs to (absent for other marketplaces). */
+const procurementRef = {
+  procurement_account_id: z.string().min(1).max(256).optional(),
+};
+
+/** An entitlement state as the Procurement API names it (ENTITLEMENT_ACTIVE …), or `NOT_FOUND`. */
+const apiState = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, "expected a state such as ENTITLEMENT_ACTIVE");
+
 /** One zod schema per operation: envelope plus the operation's own fields. */
 export const operationSchemas = {
   /** Workflow 1: tenant provisioned and its governor created. */
@@ -94,6 +102,9 @@ export const operationSchemas = {
     policy_version: identifier,
     concurrency: nonNegInt,
     channel: identifier,
+    ...procurementRef,
+    /** Google Cloud Marketplace: Service Control's consumer id for this entitlement's usage. */
+    usage_reporting_id: z.string().min(1).max(256).optional(),
   },
   /** Workflow 1: a provisioning step failed; everything created was removed. */
   entitlement_failed: {
@@ -118,11 +129,131 @@ export const operationSchemas = {
   entitlement_suspended: {
     event_id: identifier,
     entitlement_id: identifier,
+    ...procurementRef,
+    /** Why: the marketplace suspended it, or Service Control said its consumer may not be served. */
+    reason: z.string().max(1024).optional(),
   },
   /** A suspended entitlement was reinstated. */
   entitlement_reinstated: {
     event_id: identifier,
     entitlement_id: identifier,
+    ...procurementRef,
+  },
+  /**
+   * Google Cloud Marketplace: a request on an entitlement (its creation, or
+   * a plan change) was decided by the SKU's policy and the decision sent to
+   * the Procurement API (tenant ledger, before the tenant is provisioned).
+   * `awaiting_manual`: the policy leaves it to a person (Producer Portal);
+   * nothing was sent.
+   */
+  entitlement_approval: {
+    event_id: identifier,
+    entitlement_id: identifier,
+    procurement_account_id: identifier,
+    sku_id: identifier,
+    request: z.enum(["entitlement", "plan_change"]),
+    plan: identifier,
+    /** The plan a plan change asks for. */
+    pending_plan: identifier.optional(),
+    decision: z.enum(["approved", "rejected", "awaiting_manual"]),
+    /** Why; for a rejection, the reason sent to Google (at most 256 bytes). */
+    reason: z.string().max(1024),
+  },
+  /** The customer asked to cancel: service continues until the entitlement is cancelled. */
+  entitlement_cancellation_pending: {
+    event_id: identifier,
+    entitlement_id: identifier,
+    ...procurementRef,
+  },
+  /** A pending cancellation was reverted: the entitlement continues. */
+  entitlement_cancellation_reverted: {
+    event_id: identifier,
+    entitlement_id: identifier,
+    ...procurementRef,
+  },
+  /**
+   * A private offer was accepted whose start is in the future: the tenant is
+   * provisioned at `starts_at`. The deadline lives here, so it survives a
+   * restart.
+   */
+  entitlement_offer_scheduled: {
+    event_id: identifier,
+    entitlement_id: identifier,
+    procurement_account_id: identifier,
+    sku_id: identifier,
+    plan: identifier,
+    starts_at: timestamp,
+  },
+  /**
+   * The reconciliation found the governor out of step with the Procurement
+   * API and corrects it; the correction's own receipts follow.
+   */
+  entitlement_reconciled: {
+    entitlement_id: identifier,
+    ...procurementRef,
+    /** What the API says (NOT_FOUND when it no longer knows the entitlement). */
+    api_state: apiState,
+    /** The governor's state before the correction. */
+    governor_state: identifier,
+    correction: z.enum(["provision", "change_plan", "suspend", "reinstate", "cancel", "mark_pending_cancellation", "clear_pending_cancellation", "decide_approval"]),
+    /** What caused the look: an event of another type, or the periodic sweep. */
+    trigger: z.string().min(1).max(64),
+  },
+  /**
+   * Google Cloud Marketplace: a procurement account's state, as the
+   * Procurement API gave it when an account event came (platform ledger).
+   */
+  marketplace_account_recorded: {
+    event_id: identifier,
+    event_type: identifier,
+    procurement_account_id: identifier,
+    /** ACCOUNT_ACTIVE, ACCOUNT_ACTIVATION_REQUESTED, …, or NOT_FOUND (deleted). */
+    account_state: apiState,
+  },
+  /**
+   * A customer signed up from Google Cloud Marketplace: the sign-up token was
+   * verified, the procurement account approved (`approval_name` "signup")
+   * and linked to its tenants (platform ledger).
+   */
+  marketplace_signup: {
+    procurement_account_id: identifier,
+    approval_name: z.literal("signup"),
+    /** The tenants (one per entitlement) of the account known at sign-up. */
+    tenants: z.array(ledgerId).max(100),
+    /** Whether Governor called approve (false: the account was approved already). */
+    approved_now: z.boolean(),
+  },
+  /**
+   * Usage of one window reported to Service Control (tenant ledger). The
+   * quantity of each metric is the number of receipts of its operation with
+   * seq in [from_seq, to_seq]: an auditor recomputes it from the archive
+   * (SPEC.md). Written `pending` before the report is sent and `success`
+   * once Service Control accepted it; a pending one is sent again, with the
+   * same operation id, after a failure or a restart. `failure`: the check
+   * said the consumer may not be served (the governor is then suspended).
+   */
+  usage_reported: {
+    entitlement_id: identifier,
+    usage_reporting_id: z.string().min(1).max(256),
+    /** Derived from the ledger (see SPEC.md): the same window is the same operation. */
+    operation_id: z.string().min(1).max(128),
+    start_time: timestamp,
+    end_time: timestamp,
+    /** The receipts counted: seq from_seq … to_seq, both included (to_seq = from_seq - 1: none). */
+    from_seq: nonNegInt,
+    to_seq: z.number().int().min(-1),
+    metrics: z
+      .array(
+        z.object({
+          metric: z.string().min(1).max(256),
+          /** The operation whose receipts are counted. */
+          counts: z.enum(["action_complete", "action_started"]),
+          quantity: nonNegInt,
+        }),
+      )
+      .max(16),
+    /** Service Control's check errors when the check refused the consumer. */
+    check_errors: z.array(z.string().max(128)).max(16).optional(),
   },
   /**
    * A tenant token was issued (tenant ledger). Names the token's public id
@@ -276,6 +407,7 @@ export const operationSchemas = {
     event_id: identifier,
     entitlement_id: identifier,
     in_flight: nonNegInt,
+    ...procurementRef,
   },
   decommission_complete: {
     event_id: identifier,

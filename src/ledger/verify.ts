@@ -14,6 +14,7 @@ import { openNote, parseCheckpoint, parseVerifierKey, type Verifier } from "./ch
 import { genesisHash, hexToBytes } from "./hash.ts";
 import { MerkleFrontier } from "./merkle.ts";
 import { PLATFORM_LEDGER } from "./receipt.ts";
+import { usageLineInfo, UsageAudit, type UsageAuditReport } from "./usage-audit.ts";
 import { checkLines, type LineResult } from "./verify-lines.ts";
 
 export interface VerifyIssue {
@@ -42,6 +43,8 @@ export interface VerifyReport {
   readonly errors: readonly VerifyIssue[];
   /** All problems found, including those not listed. */
   readonly errorCount: number;
+  /** Usage billed from receipts, recomputed (its mismatches are errors too). */
+  readonly usage: Omit<UsageAuditReport, "ledger">;
 }
 
 export interface VerifyOptions {
@@ -108,10 +111,12 @@ export async function verifyArchive(path: string, options: VerifyOptions): Promi
   const frontier = new MerkleFrontier();
   const zero = new Uint8Array(32);
 
-  const sequence = (results: LineResult[]) => {
+  const usage = new UsageAudit();
+  const sequence = (results: LineResult[], lines: readonly ReturnType<typeof usageLineInfo>[], firstLine: number) => {
     for (const r of results) {
       for (const e of r.errors) issue(e);
       if (r.skip) continue;
+      usage.add({ seq: r.seq, timestamp: r.timestamp, hash: r.hash, ...lines[r.line - firstLine]! });
       const seq = r.seq;
       if (ledger === null) ledger = r.ledger;
       const where = `seq ${seq}`;
@@ -149,14 +154,15 @@ export async function verifyArchive(path: string, options: VerifyOptions): Promi
   try {
     members = await readArchive(path, {
       onLines: async (lines, firstLine, notUtf8) => {
+        const usageLines = lines.map(usageLineInfo);
         if (pool === null) {
-          sequence(checkLines(lines, firstLine, notUtf8));
+          sequence(checkLines(lines, firstLine, notUtf8), usageLines, firstLine);
           return;
         }
         const checked = pool.check(lines, firstLine, notUtf8);
         inFlight++;
         ordered = ordered.then(async () => {
-          sequence(await checked);
+          sequence(await checked, usageLines, firstLine);
           inFlight--;
           drains.shift()?.();
         });
@@ -236,6 +242,8 @@ export async function verifyArchive(path: string, options: VerifyOptions): Promi
   }
 
   for (const i of deferred) issue(i);
+  const { ledger: _usageLedger, ...usageReport } = usage.report();
+  for (const m of usageReport.mismatches) issue({ seq: m.seq, code: m.code, message: m.message });
 
   return {
     valid: errorCount === 0,
@@ -249,6 +257,7 @@ export async function verifyArchive(path: string, options: VerifyOptions): Promi
     trust: options.trustedKeys === "archive" ? "archive" : "given",
     errors,
     errorCount,
+    usage: usageReport,
   };
 }
 

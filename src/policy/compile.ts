@@ -40,6 +40,7 @@ export function compilePolicy(doc: PolicyDocument): PolicyView {
       maxConcurrency: plan.max_concurrency,
       costPerSlotUsd: plan.cost_per_slot_usd,
       permits: new Set(plan.actions),
+      metering: plan.metering.map((m) => ({ metric: m.metric, counts: m.counts })),
     });
   }
   const scaling = {
@@ -48,5 +49,11 @@ export function compilePolicy(doc: PolicyDocument): PolicyView {
     windowMs: doc.scaling.window_ms,
     step: doc.scaling.step,
   };
-  return { skuId: doc.sku_id, version: doc.policy_version, plans, actions, scaling };
+  const m = doc.marketplace;
+  const marketplace = {
+    approval: m.approval,
+    acceptPlans: m.accept_plans === undefined ? null : new Set(m.accept_plans),
+    acceptRegions: m.accept_regions === undefined ? null : new Set(m.accept_regions),
+  };
+  return { skuId: doc.sku_id, version: doc.policy_version, plans, actions, scaling, marketplace };
 }

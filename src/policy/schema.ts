@@ -17,6 +17,10 @@ export const MAX_POLICY_BYTES = 1024 * 1024;
 const name = z
   .string()
   .regex(/^[a-z][a-z0-9_.-]{0,63}$/, "expected a lowercase name: letters, digits, '_', '.', '-' (max 64)");
+/** A SKU id: a name up to 128 long, so a Google Cloud Marketplace product name (`productExternalName`) can be one. */
+const skuName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_.-]{0,127}$/, "expected a SKU id: lowercase letters, digits, '_', '.', '-' (max 128), such as a Marketplace product name");
 const semver = z
   .string()
   .regex(/^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/, "expected a semantic version MAJOR.MINOR.PATCH, e.g. 1.4.0");
@@ -43,6 +47,13 @@ export const ActionSpec = z.strictObject({
 });
 export type ActionSpec = z.infer<typeof ActionSpec>;
 
+/** One billed metric: its name at Service Control (after the service name) and the receipts it counts. */
+export const MeteringSpec = z.strictObject({
+  metric: z.string().regex(/^[a-z][a-z0-9_./-]{0,127}$/, "expected a metric name: lowercase letters, digits, '_', '.', '/', '-' (max 128)"),
+  /** `action_complete`: each completed action; `action_started`: each started one. */
+  counts: z.enum(["action_complete", "action_started"]),
+});
+
 export const PlanSpec = z.strictObject({
   description: z.string().max(512).optional(),
   /** Actions started per calendar month (UTC). */
@@ -55,8 +66,29 @@ export const PlanSpec = z.strictObject({
   cost_per_slot_usd: usd,
   /** Names of the actions this plan permits. */
   actions: z.array(name).max(256),
+  /**
+   * Google Cloud Marketplace: the metrics this plan bills, each a count of
+   * one kind of receipt, reported to Service Control as
+   * `<service name>/<metric>` (GOVERNOR_MARKETPLACE_SERVICE_NAME).
+   */
+  metering: z.array(MeteringSpec).max(16).default([]),
 });
 export type PlanSpec = z.infer<typeof PlanSpec>;
+
+/**
+ * Google Cloud Marketplace: how the Procurement API's requests on this SKU's
+ * entitlements are decided. `auto` approves a request whose plan (and
+ * region, when the entitlement names one) the lists accept; `manual` leaves
+ * every request to a person in Producer Portal (recorded, nothing sent).
+ */
+export const MarketplaceSpec = z.strictObject({
+  approval: z.enum(["auto", "manual"]).default("auto"),
+  /** The plans accepted; absent: every plan of this policy. */
+  accept_plans: z.array(name).max(256).optional(),
+  /** The regions accepted (the entitlement's `inputProperties.region`); absent: any. */
+  accept_regions: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "expected a region such as europe-west1")).max(256).optional(),
+});
+export type MarketplaceSpec = z.infer<typeof MarketplaceSpec>;
 
 export const ScalingSpec = z.strictObject({
   /** Scale up when this many signals wait. */
@@ -76,13 +108,14 @@ export const HealthSpec = z.strictObject({
 
 export const PolicyDocument = z
   .strictObject({
-    sku_id: name,
+    sku_id: skuName,
     policy_version: semver,
     description: z.string().max(1024).optional(),
     actions: z.record(name, ActionSpec),
     plans: z.record(name, PlanSpec),
     scaling: ScalingSpec.default({ queue_depth_threshold: 100, oldest_wait_ms_threshold: 5_000, window_ms: 60_000, step: 1 }),
     health: HealthSpec.default({ failure_threshold: 3 }),
+    marketplace: MarketplaceSpec.default({ approval: "auto" }),
   })
   .superRefine((doc, ctx) => {
     if (Object.keys(doc.plans).length === 0) {
@@ -98,12 +131,21 @@ export const PolicyDocument = z
           });
         }
       }
+      const metrics = plan.metering.map((m) => m.metric);
+      if (new Set(metrics).size !== metrics.length) {
+        ctx.addIssue({ code: "custom", path: ["plans", planName, "metering"], message: `plan "${planName}" names a metric twice` });
+      }
       if (plan.max_concurrency < plan.concurrent_actions) {
         ctx.addIssue({
           code: "custom",
           path: ["plans", planName, "max_concurrency"],
           message: `max_concurrency (${plan.max_concurrency}) is below concurrent_actions (${plan.concurrent_actions})`,
         });
+      }
+    }
+    for (const [i, plan] of (doc.marketplace.accept_plans ?? []).entries()) {
+      if (!(plan in doc.plans)) {
+        ctx.addIssue({ code: "custom", path: ["marketplace", "accept_plans", i], message: `marketplace.accept_plans names plan "${plan}", which the policy does not define` });
       }
     }
     for (const [actionName, action] of Object.entries(doc.actions)) {

@@ -29,6 +29,21 @@ export type {
   EntitlementMark,
 } from "./delivery-log.ts";
 
+export {
+  AccountState,
+  cutToUtf8Bytes,
+  EntitlementState,
+  MAX_REJECTION_REASON_BYTES,
+  ProcurementApiError,
+  type EntitlementPage,
+  type ProcurementAccount,
+  type ProcurementApi,
+  type ProcurementApproval,
+  type ProcurementEntitlement,
+} from "./procurement-api.ts";
+export { SignupTokenError, SignupTokenErrorCode, type SignupClaims, type SignupTokenVerifier } from "./signup-token.ts";
+export { UsageMeterError, type MetricValue, type UsageCheck, type UsageMeter, type UsageOperation } from "./usage-meter.ts";
+
 // Everything driven, as one backend provides it.
 export type { DrivenAdapters } from "./adapters.ts";
 

@@ -31,7 +31,7 @@ export interface PolicyRegistry {
 }
 
 /** A SKU id: a lowercase name (the policy schema's `sku_id`). */
-export const SKU_ID_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
+export const SKU_ID_PATTERN = /^[a-z][a-z0-9_.-]{0,127}$/;
 /** A policy version: MAJOR.MINOR.PATCH (the policy schema's `policy_version`). */
 export const POLICY_VERSION_PATTERN = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 
@@ -42,6 +42,6 @@ export const isPolicyVersion = (value: unknown): value is string => typeof value
 
 /** Throws when a SKU id or version is one the policy schema would reject: registries use them as file and object names. */
 export function checkPolicyKey(sku: string, version: string): void {
-  if (!SKU_ID_PATTERN.test(sku)) throw new Error(`${JSON.stringify(sku.slice(0, 64))} is not a SKU id: expected a lowercase name: letters, digits, '_', '.', '-' (max 64)`);
+  if (!SKU_ID_PATTERN.test(sku)) throw new Error(`${JSON.stringify(sku.slice(0, 64))} is not a SKU id: expected a lowercase name: letters, digits, '_', '.', '-' (max 128)`);
   if (!POLICY_VERSION_PATTERN.test(version)) throw new Error(`${JSON.stringify(version.slice(0, 64))} is not a policy version: expected a semantic version MAJOR.MINOR.PATCH, e.g. 1.4.0`);
 }

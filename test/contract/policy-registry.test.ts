@@ -13,7 +13,7 @@ describe("policy registry: memory", () => {
 
 describe("policy registry keys", () => {
   // Registries check keys without the policy schema (adapters do not import it): both must agree.
-  const skus = ["shop", "shop.eu-1", "a_b", "a".repeat(64), "", "..", "../x", "x/y", "Shop", "-a", "1a", "a".repeat(65), "a\u0000b", "a b", "é"];
+  const skus = ["shop", "shop.eu-1", "a_b", "a".repeat(128), "", "..", "../x", "x/y", "Shop", "-a", "1a", "a".repeat(129), "a\u0000b", "a b", "é"];
   const versions = ["1.0.0", "0.0.1", "10.20.30", "", "1", "1.0", "01.0.0", "1.0.0-rc.1", "1.0.0/..", "v1.0.0", " 1.0.0"];
 
   it("a SKU id or a version is valid exactly when the policy schema accepts it", () => {

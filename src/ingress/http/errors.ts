@@ -27,6 +27,7 @@ export const ApiErrorCode = {
   queryInvalid: "QUERY_INVALID",
   tenantUnknown: "TENANT_UNKNOWN",
   tenantUnavailable: "TENANT_UNAVAILABLE",
+  tenantSuspended: "TENANT_SUSPENDED",
   tenantQuarantined: "TENANT_QUARANTINED",
   tenantNotQuarantined: "TENANT_NOT_QUARANTINED",
   tenantRebuildFailed: "TENANT_REBUILD_FAILED",

@@ -1,4 +1,8 @@
-/** `POST /v1/marketplace/events`: marketplace events as signed webhooks. */
+/**
+ * `POST /v1/marketplace/events`: marketplace events as signed webhooks.
+ * `POST /v1/marketplace/reconcile` (operator): one pass of the Google Cloud
+ * Marketplace reconciliation now.
+ */
 import type { FastifyInstance } from "fastify";
 import { MarketplaceEvent } from "../../app/governor-service.ts";
 import type { Credentials } from "../../credentials.ts";
@@ -20,5 +24,11 @@ export function registerMarketplaceRoutes(app: FastifyInstance, ctx: RouteContex
       throw new ApiError(outcome.status, outcome.code, outcome.message, outcome.retryAfterS === undefined ? {} : { "retry-after": String(outcome.retryAfterS) });
     }
     return reply.status(outcome.status).send(outcome.body);
+  });
+
+  app.post("/v1/marketplace/reconcile", { preHandler: ctx.auth("operator") }, async () => {
+    const result = await service.reconcileMarketplace();
+    if (result === null) throw new ApiError(404, "MARKETPLACE_NOT_CONFIGURED", "Google Cloud Marketplace is not configured: set GOVERNOR_MARKETPLACE_PROVIDER_ID");
+    return result;
   });
 }

@@ -18,6 +18,7 @@ import { createMetrics, type Metrics } from "./metrics.ts";
 import { registerPlatformRoutes } from "./platform.ts";
 import { registerPolicyRoutes } from "./policies.ts";
 import { registerSignalRoutes } from "./signals.ts";
+import { registerSignupRoutes } from "./signup.ts";
 import { registerTenantTokenRoutes } from "./tenant-tokens.ts";
 import { registerTenantRoutes } from "./tenants.ts";
 
@@ -52,6 +53,7 @@ export function buildHttpServer(service: GovernorService, options: HttpServerOpt
 
   const ctx: RouteContext = { service, settings, metrics, auth: createAuth(service, options.credentials) };
   registerMarketplaceRoutes(app, ctx, options.credentials);
+  registerSignupRoutes(app, ctx);
   registerSignalRoutes(app, ctx);
   registerTenantTokenRoutes(app, ctx);
   registerTenantRoutes(app, ctx);

@@ -99,6 +99,8 @@ function unavailable(reason: Extract<SignalReply, { kind: "unavailable" }>["reas
       return new ApiError(503, ApiErrorCode.signalNotDurable, "the signal's receipt could not be made durable in time (the ledger store is slow or failing); retry with the same signal_id: a repeat returns this signal's outcome", {
         "retry-after": retryAfter,
       });
+    case "suspended":
+      return new ApiError(409, ApiErrorCode.tenantSuspended, "the tenant's entitlement is suspended by the marketplace: it takes no signals until it is reinstated");
     case "decommissioning":
       return new ApiError(503, ApiErrorCode.tenantUnavailable, "the tenant is being cancelled: it takes no new signals", { "retry-after": retryAfter });
     default:

@@ -34,6 +34,9 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: RouteContext): v
       last_success_at: s.last_success_at,
       ledger_size: s.ledger_size,
       ...quarantine,
+      ...(s.procurement_account_id === undefined ? {} : { procurement_account_id: s.procurement_account_id }),
+      ...(s.pending_cancellation === true ? { pending_cancellation: true } : {}),
+      ...(s.scheduled_offer === undefined ? {} : { scheduled_offer: s.scheduled_offer }),
     };
   });
 
