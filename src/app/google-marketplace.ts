@@ -276,27 +276,21 @@ export class GoogleMarketplace {
 
   // ---- decisions ---------------------------------------------------------
 
-  /** Decides a request by the SKU's policy, sends the decision to the API, and records it. */
+  /**
+   * Decides a request by the SKU's policy and sends the decision to the API,
+   * written down before it is sent (`entitlement_approval`, pending) and
+   * once the API took it (success) or refused it for good (failure). A send
+   * that may succeed later leaves the pending receipt, and the event comes
+   * again and is decided again: no decision goes unrecorded.
+   */
   async #decide(e: ProcurementEntitlement, eventId: string, request: "entitlement" | "plan_change"): Promise<MarketplaceOutcome> {
     const plan = request === "entitlement" ? e.plan : (e.newPendingPlan ?? "");
     const policy = this.#d.runtime.catalog.current(e.product);
     const decision = decideApproval(policy, { skuId: e.product, plan, region: e.region });
-    const reason = cutToUtf8Bytes(decision.reason);
-    const api = this.#d.api;
-    const sent = await this.#read(async () => {
-      if (decision.decision === "approved") {
-        if (request === "entitlement") await api.approveEntitlement(e.id);
-        else await api.approvePlanChange(e.id, plan);
-      } else if (decision.decision === "rejected") {
-        if (request === "entitlement") await api.rejectEntitlement(e.id, reason);
-        else await api.rejectPlanChange(e.id, plan, reason);
-      }
-      return null;
-    });
-    if ("status" in sent) return sent;
+    const reason = decision.decision === "rejected" ? cutToUtf8Bytes(decision.reason) : decision.reason.slice(0, 1024);
     const draft: DraftOf<"entitlement_approval"> = {
       operation: "entitlement_approval",
-      status: decision.decision === "awaiting_manual" ? "pending" : "success",
+      status: "pending",
       duration_ms: 0,
       event_id: eventId,
       entitlement_id: e.id,
@@ -306,13 +300,34 @@ export class GoogleMarketplace {
       plan: e.plan,
       ...(request === "plan_change" ? { pending_plan: plan } : {}),
       decision: decision.decision,
-      reason: decision.decision === "rejected" ? reason : decision.reason.slice(0, 1024),
+      reason,
     };
-    const receipt = await this.#d.runtime.governors.record(e.id, draft);
+    const governors = this.#d.runtime.governors;
+    const decided = await governors.record(e.id, draft);
+    if (decision.decision === "awaiting_manual") return { status: 200, body: { entitlement_id: e.id, request, decision: decision.decision, reason, receipt: ref(decided) } };
+    const started = this.#d.runtime.clock.now();
+    const api = this.#d.api;
+    const sent = await this.#read(async () => {
+      if (decision.decision === "approved") {
+        if (request === "entitlement") await api.approveEntitlement(e.id);
+        else await api.approvePlanChange(e.id, plan);
+      } else if (request === "entitlement") await api.rejectEntitlement(e.id, reason);
+      else await api.rejectPlanChange(e.id, plan, reason);
+      return null;
+    });
+    const durationMs = Math.max(0, Math.round(this.#d.runtime.clock.now() - started));
+    if ("code" in sent) {
+      if (sent.status === 422) {
+        await governors.record(e.id, { ...draft, status: "failure", duration_ms: durationMs, reason: `${reason}; not sent: ${sent.message}`.slice(0, 1024) });
+        this.#alert("entitlement_decision_refused", `the Procurement API refused the ${decision.decision} of entitlement ${e.id}: ${sent.message}`, e);
+      }
+      return sent;
+    }
+    const receipt = await governors.record(e.id, { ...draft, status: "success", duration_ms: durationMs });
     if (decision.decision === "rejected") {
       this.#alert("entitlement_rejected", `entitlement ${e.id} (${e.product}, plan ${plan}) was rejected: ${decision.reason}`, e);
     }
-    return { status: 200, body: { entitlement_id: e.id, request, decision: decision.decision, reason: draft.reason, receipt: ref(receipt) } };
+    return { status: 200, body: { entitlement_id: e.id, request, decision: decision.decision, reason, receipt: ref(receipt) } };
   }
 
   /** Brings the tenant to the API's state; a correction no event announced is written down first (`entitlement_reconciled`). */

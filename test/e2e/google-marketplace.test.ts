@@ -98,6 +98,12 @@ describe("Google Cloud Marketplace procurement events", () => {
     await eventually(async () => (await platformNotes()).some((r) => r["operation"] === "marketplace_account_recorded" && r["procurement_account_id"] === account), "the account record", 20_000);
     const record = (await platformNotes()).find((r) => r["procurement_account_id"] === account)!;
     expect(record).toMatchObject({ event_type: "ACCOUNT_ACTIVE", account_state: "ACCOUNT_ACTIVE" });
+    // An account the API no longer has (ACCOUNT_DELETED): recorded as NOT_FOUND.
+    const gone = `acct-${randomUUID().slice(0, 8)}`;
+    const deleted = api.notification("ACCOUNT_DELETED", { account: { id: gone } });
+    await publish(deleted);
+    await eventually(async () => (await platformNotes()).some((r) => r["event_id"] === deleted.eventId), "the deleted account's record", 20_000);
+    expect((await platformNotes()).find((r) => r["event_id"] === deleted.eventId)).toMatchObject({ event_type: "ACCOUNT_DELETED", procurement_account_id: gone, account_state: "NOT_FOUND" });
   }, 60_000);
 
   it("the whole lifecycle: approval, activation, plan change with approval, pending and reverted cancellation, cancellation", async () => {
@@ -105,8 +111,11 @@ describe("Google Cloud Marketplace procurement events", () => {
     const ent = api.putEntitlement({ id: randomUUID(), account, product: "demo", plan: "starter", state: "ENTITLEMENT_ACTIVATION_REQUESTED", usageReportingId: "project_number:1234" });
     await publish(api.notification("ENTITLEMENT_CREATION_REQUESTED", { entitlement: { id: ent.id } }));
     await eventually(() => callsTo("approve", ent.id).length === 1, "the entitlement's approval", 20_000);
-    await eventually(async () => (await ops(ent.id)).includes("entitlement_approval"), "the approval's receipt", 20_000);
-    expect((await readLedger(service, ent.id))[0]).toMatchObject({ operation: "entitlement_approval", request: "entitlement", decision: "approved", procurement_account_id: account, sku_id: "demo", plan: "starter" });
+    await eventually(async () => (await ops(ent.id)).filter((o) => o === "entitlement_approval").length === 2, "the approval's receipts", 20_000);
+    // Written down before it was sent, and once the API took it.
+    const approval = (await readLedger(service, ent.id)).slice(0, 2);
+    expect(approval.map((r) => r["status"])).toEqual(["pending", "success"]);
+    expect(approval[1]).toMatchObject({ operation: "entitlement_approval", request: "entitlement", decision: "approved", procurement_account_id: account, sku_id: "demo", plan: "starter" });
 
     // The double made it ACTIVE on approval; Google then says so.
     await publish(api.notification("ENTITLEMENT_ACTIVE", { entitlement: { id: ent.id } }));
@@ -137,7 +146,9 @@ describe("Google Cloud Marketplace procurement events", () => {
     await eventually(async () => (await status(ent.id))?.["state"] === "decommissioned", "the decommission", 30_000);
     expect(await ops(ent.id)).toEqual([
       "entitlement_approval",
+      "entitlement_approval",
       "entitlement_active",
+      "entitlement_approval",
       "entitlement_approval",
       "entitlement_plan_changed",
       "entitlement_cancellation_pending",
@@ -158,8 +169,8 @@ describe("Google Cloud Marketplace procurement events", () => {
     const body = callsTo("reject", ent.id)[0]!.body as { reason: string };
     expect(body.reason).toContain('no plan "platinum"');
     expect(Buffer.byteLength(body.reason)).toBeLessThanOrEqual(256);
-    await eventually(async () => (await ops(ent.id)).includes("entitlement_approval"), "the rejection's receipt", 20_000);
-    expect((await readLedger(service, ent.id))[0]).toMatchObject({ decision: "rejected", reason: body.reason });
+    await eventually(async () => (await ops(ent.id)).filter((o) => o === "entitlement_approval").length === 2, "the rejection's receipts", 20_000);
+    expect((await readLedger(service, ent.id))[1]).toMatchObject({ status: "success", decision: "rejected", reason: body.reason });
     expect(await status(ent.id)).toMatchObject({ state: "new" });
   }, 60_000);
 
