@@ -76,9 +76,13 @@ export async function createRig(dir: string, options: { start?: boolean; snapsho
     ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
     ...(options.idleAfterMs === undefined ? {} : { idleAfterMs: options.idleAfterMs }),
   });
-  if (options.start ?? true) await host.start();
-  // As the service runs it (runtime.ts), with the service's default for the young generation.
-  const reclaimer = startMemoryReclaimer({ clock: systemClock, quietMs: options.reclaimAfterMs ?? 0, youngQuietMs: settings.youngGcMs.default, activity: () => writer.sealedTotal, logger });
+  const started = options.start ?? true;
+  if (started) await host.start();
+  // As the service runs it (runtime.ts), with the service's default for the young generation; a rig that is
+  // not started (it only seeds a store) runs none, or its loop would keep the process alive.
+  const reclaimer = started
+    ? startMemoryReclaimer({ clock: systemClock, quietMs: options.reclaimAfterMs ?? 0, youngQuietMs: settings.youngGcMs.default, activity: () => writer.sealedTotal, logger })
+    : { stop() {}, reclaims: 0 };
   Object.assign(rig, {
     host,
     catalog,
