@@ -9,10 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { genesisHash, sealReceipt, uuidV7 } from "../../src/ledger/hash.ts";
-import { receiptSchemas, type Receipt, type ReceiptDraft } from "../../src/ledger/receipt.ts";
+import { receiptSchemas, type DraftOf, type Receipt, type ReceiptDraft } from "../../src/ledger/receipt.ts";
 import { auditUsage, usageOperationId } from "../../src/ledger/usage-audit.ts";
 import { verifyArchive } from "../../src/ledger/verify.ts";
 import { LEDGER, members, pack, resealed, TRUSTED } from "../fixtures/generate-archives.ts";
+import { provisionDraft } from "../support/governor-spec.ts";
 
 const T0 = Date.parse("2026-11-01T09:00:00.000Z");
 const HOUR = 3_600_000;
@@ -58,19 +59,7 @@ function billedLedger(perWindow: readonly number[] = [3, 2]): Receipt[] {
     append({ operation: "usage_reported", status: "success", duration_ms: 2, operation_id, ...fields });
     return toSeq;
   };
-  append({
-    operation: "entitlement_active",
-    status: "success",
-    duration_ms: 3,
-    event_id: "evt-1",
-    entitlement_id: "ent-1",
-    sku_id: "demo",
-    plan: "starter",
-    policy_version: "1.0.0",
-    concurrency: 1,
-    channel: `tenants.${LEDGER}.signals`,
-    usage_reporting_id: CONSUMER,
-  });
+  append({ ...(provisionDraft({ plan: "starter", concurrency: 1 }) as DraftOf<"entitlement_active">), usage_reporting_id: CONSUMER });
   let fromSeq = 0;
   for (const [i, n] of perWindow.entries()) {
     for (let k = 0; k < n; k++) {

@@ -9,9 +9,10 @@ import { evolveBilling, initialBilling, type BillingState } from "../../governor
 import { createUsageMeter } from "../../src/adapters/gcp/service-control.ts";
 import { UsageReporter, type BilledTenant } from "../../src/app/usage-reporter.ts";
 import { genesisHash, sealReceipt, uuidV7 } from "../../src/ledger/hash.ts";
-import { receiptSchemas, type Receipt, type ReceiptDraft, type ReceiptOf } from "../../src/ledger/receipt.ts";
+import { receiptSchemas, type DraftOf, type Receipt, type ReceiptDraft, type ReceiptOf } from "../../src/ledger/receipt.ts";
 import { auditUsage } from "../../src/ledger/usage-audit.ts";
 import type { UsageMeter } from "../../src/ports/index.ts";
+import { provisionDraft } from "../support/governor-spec.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { startServiceControlDouble, type ServiceControlDouble } from "../support/servicecontrol-double.ts";
 
@@ -102,19 +103,7 @@ function rig(double: ServiceControlDouble, ledger?: Ledger): Rig {
 }
 
 function activate(l: Ledger): void {
-  l.append({
-    operation: "entitlement_active",
-    status: "success",
-    duration_ms: 3,
-    event_id: "evt-1",
-    entitlement_id: "ent-1",
-    sku_id: "demo",
-    plan: "starter",
-    policy_version: "1.0.0",
-    concurrency: 1,
-    channel: `tenants.${ACCOUNT}.signals`,
-    usage_reporting_id: CONSUMER,
-  });
+  l.append({ ...(provisionDraft({ plan: "starter", concurrency: 1 }) as DraftOf<"entitlement_active">), usage_reporting_id: CONSUMER });
 }
 
 /** The windows written with status success, in order. */
