@@ -109,8 +109,8 @@ export const settings = {
   usageIntervalMs: {
     env: "GOVERNOR_USAGE_INTERVAL_MS",
     schema: int(0, 3_600_000),
-    default: 3_600_000,
-    doc: "Google Cloud Marketplace: how often usage is reported; a window is at most an hour (0: never)",
+    default: 300_000,
+    doc: "Google Cloud Marketplace: how often the usage reporter looks: a window is reported once its hour has passed, and a failed report sent again, within this (0: never)",
   },
   retryAfterS: { env: "GOVERNOR_RETRY_AFTER_S", schema: int(1, 3600), default: 10, doc: "Retry-After sent with 503 in safe mode" },
 } as const;
