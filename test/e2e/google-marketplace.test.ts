@@ -174,6 +174,31 @@ describe("Google Cloud Marketplace procurement events", () => {
     expect(await status(ent.id)).toMatchObject({ state: "new" });
   }, 60_000);
 
+  it("an approval whose send fails is written down, decided again on redelivery, and sent once; one the API refuses for good is a failure", async () => {
+    const account = activeAccount();
+    const ent = api.putEntitlement({ id: randomUUID(), account, product: "demo", plan: "starter", state: "ENTITLEMENT_ACTIVATION_REQUESTED" });
+    api.failNext(1, 503, "approve");
+    await publish(api.notification("ENTITLEMENT_CREATION_REQUESTED", { entitlement: { id: ent.id } }));
+    await eventually(async () => (await readLedger(service, ent.id).catch(() => [])).some((r) => r["status"] === "success"), "the approval once the API takes it", 30_000);
+    const approvals = await readLedger(service, ent.id);
+    // The first decision's send failed (pending, nacked); the redelivery decided again and sent it.
+    expect(approvals.map((r) => [r["operation"], r["status"], r["decision"]])).toEqual([
+      ["entitlement_approval", "pending", "approved"],
+      ["entitlement_approval", "pending", "approved"],
+      ["entitlement_approval", "success", "approved"],
+    ]);
+    expect(callsTo("approve", ent.id).map((c) => c.status)).toEqual([503, 200]);
+
+    const refused = api.putEntitlement({ id: randomUUID(), account, product: "demo", plan: "starter", state: "ENTITLEMENT_ACTIVATION_REQUESTED" });
+    api.failNext(1, 403, "approve");
+    await publish(api.notification("ENTITLEMENT_CREATION_REQUESTED", { entitlement: { id: refused.id } }));
+    await eventually(async () => (await readLedger(service, refused.id).catch(() => [])).some((r) => r["status"] === "failure"), "the refused approval's failure", 30_000);
+    const failed = await readLedger(service, refused.id);
+    expect(failed.map((r) => r["status"])).toEqual(["pending", "failure"]);
+    expect(String(failed[1]!["reason"])).toContain("not sent");
+    expect(callsTo("approve", refused.id)).toHaveLength(1);
+  }, 90_000);
+
   it("suspends a tenant (its signals refused with TENANT_SUSPENDED) and reinstates it", async () => {
     const account = activeAccount();
     const ent = api.putEntitlement({ id: randomUUID(), account, product: "demo", plan: "starter", state: "ENTITLEMENT_ACTIVE" });

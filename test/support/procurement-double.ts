@@ -143,8 +143,8 @@ export interface ProcurementDouble {
   hang: boolean;
   /** The state `approve` moves an entitlement to (default ENTITLEMENT_ACTIVE). */
   approveTo: string;
-  /** The next `n` requests are answered `status` with Google's error body. */
-  failNext(n: number, status: number): void;
+  /** The next `n` requests (of `method` only, e.g. `approve`, when given) are answered `status` with Google's error body. */
+  failNext(n: number, status: number, method?: string): void;
   /** The next request is answered `status` (default 200) with `body` as JSON, whatever it asked. */
   answerNext(body: unknown, status?: number): void;
   putAccount(input: { id: string; state?: string; approvals?: readonly DoubleApproval[] }): DoubleAccount;
@@ -230,7 +230,7 @@ export async function startProcurementDouble(options: ProcurementDoubleOptions =
   const entitlements = new Map<string, DoubleEntitlement>();
   /** When each deleted entitlement went, for its ENTITLEMENT_DELETED notification. */
   const deletedAt = new Map<string, string>();
-  const failures: number[] = [];
+  const failures: { status: number; method: string | undefined }[] = [];
   const answers: { body: unknown; status: number }[] = [];
   const wall = options.now ?? Date.now;
   let lastTime = 0;
@@ -412,7 +412,8 @@ export async function startProcurementDouble(options: ProcurementDoubleOptions =
     const refuse = (code: number, status: string, message: string) => reply(code, { error: { code, message, status } });
     if (double.hang) return;
     if (double.down) return refuse(503, "UNAVAILABLE", "The service is currently unavailable.");
-    const failure = failures.shift();
+    const at = failures.findIndex((f) => f.method === undefined || f.method === r.method);
+    const failure = at >= 0 ? failures.splice(at, 1)[0]!.status : undefined;
     if (failure !== undefined) return refuse(failure, STATUS_NAMES[failure] ?? "UNKNOWN", `injected failure ${failure}`);
     const canned = answers.shift();
     if (canned !== undefined) return reply(canned.status, canned.body);
@@ -434,8 +435,8 @@ export async function startProcurementDouble(options: ProcurementDoubleOptions =
     down: false,
     hang: false,
     approveTo: ACTIVE,
-    failNext(n, status) {
-      for (let i = 0; i < n; i++) failures.push(status);
+    failNext(n, status, method) {
+      for (let i = 0; i < n; i++) failures.push({ status, method });
     },
     answerNext(body, status = 200) {
       answers.push({ body, status });
