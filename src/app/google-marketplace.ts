@@ -178,14 +178,10 @@ export class GoogleMarketplace {
   /** Null when the entitlement's account is active at the API; else the answer that holds the event back (it comes again). */
   async #holdBack(e: ProcurementEntitlement): Promise<MarketplaceOutcome | null> {
     const account = e.accountId;
-    if (account !== null && this.#activeAccounts.has(account)) return null;
     if (account !== null) {
-      const read = await this.#read(() => this.#d.api.getAccount(account));
+      const read = await this.#read(() => this.#isActiveAccount(account));
       if ("status" in read) return read;
-      if (read.value?.state === AccountState.active) {
-        this.#activeAccounts.add(account);
-        return null;
-      }
+      if (read.value) return null;
     }
     this.#d.runtime.logger.info({ entitlement_id: e.id, procurement_account_id: account }, "an entitlement event held back: its account has not signed up yet");
     return {
@@ -438,6 +434,7 @@ export class GoogleMarketplace {
     return { entitlements, corrected, failed };
   }
 
+  /** True when the account is ACCOUNT_ACTIVE at the API (signed up); an active one is remembered. */
   async #isActiveAccount(id: string): Promise<boolean> {
     if (this.#activeAccounts.has(id)) return true;
     const account = await this.#d.api.getAccount(id);
@@ -474,15 +471,7 @@ export class GoogleMarketplace {
   }
 
   async #recordEvent(eventId: string, eventType: string, entitlementId: string, note: string): Promise<MarketplaceOutcome> {
-    const receipt = await this.#d.runtime.recordPlatform({
-      operation: "marketplace_event_recorded",
-      status: "success",
-      duration_ms: 0,
-      event_id: eventId,
-      event_type: /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(eventType) ? eventType : "UNKNOWN",
-      entitlement_id: entitlementId.slice(0, 256),
-      note: note.slice(0, 1024),
-    });
+    const receipt = await this.#d.marketplace.recordEvent({ eventId, eventType, entitlementId }, note);
     return { status: 202, body: { acknowledged: true, acted: false, entitlement_id: entitlementId, receipt: ref(receipt) } };
   }
 

@@ -21,6 +21,8 @@ export { MarketplaceEvent };
 /** The schema of a Google Cloud Marketplace procurement notification. */
 export { ProcurementNotification };
 export type { SweepResult };
+/** How an answer names a receipt: enough to fetch it and check it. */
+export { ref as receiptRef } from "./marketplace.ts";
 /** The largest policy document taken (bytes). */
 export { MAX_POLICY_BYTES } from "../policy/schema.ts";
 export type { MarketplaceDelivery, MarketplaceOutcome, PushOptions as PolicyPushOptions, PushResult as PolicyPushResult };

@@ -51,6 +51,7 @@ import type { PolicyView } from "../../governors/policy-view.ts";
 import type { Config } from "../config.ts";
 import { accountIdPattern, type LedgerId, type Receipt, type ReceiptDraft } from "../ledger/receipt.ts";
 import type { GovernorStatus } from "./status.ts";
+import { Turns } from "./turns.ts";
 import { PortError, type AlertSink, type Clock, type DeliveryLog, type EntitlementApplied, type EntitlementMark, type LedgerStore } from "../ports/index.ts";
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
@@ -169,7 +170,7 @@ export class Marketplace {
   /** Deliveries under way here: a concurrent repeat shares the first one's outcome. */
   readonly #inflight = new Map<string, Promise<MarketplaceOutcome>>();
   /** Per entitlement, the tail of the events being handled: one at a time, so their order is decided once. */
-  readonly #turns = new Map<string, Promise<void>>();
+  readonly #turns = new Turns();
   #prunedAt = Number.NEGATIVE_INFINITY;
 
   constructor(runtime: MarketplaceRuntime) {
@@ -220,19 +221,8 @@ export class Marketplace {
   }
 
   /** Runs `work` after the work queued before it on the same key (an entitlement): one at a time, so their order is decided once. */
-  async inTurn<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const before = this.#turns.get(key) ?? Promise.resolve();
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => (done = resolve));
-    const tail = before.then(() => mine);
-    this.#turns.set(key, tail);
-    try {
-      await before;
-      return await work();
-    } finally {
-      done();
-      if (this.#turns.get(key) === tail) this.#turns.delete(key);
-    }
+  inTurn<T>(key: string, work: () => Promise<T>): Promise<T> {
+    return this.#turns.run(key, work);
   }
 
   async #once(key: string, entitlementId: string | null, work: DeliveryWork): Promise<MarketplaceOutcome> {
@@ -314,19 +304,24 @@ export class Marketplace {
         ? `ignored: this event (${new Date(eventTime).toISOString()}) was applied to this entitlement of account ${event.entitlement.account_id} already`
         : `ignored: sent at ${new Date(eventTime).toISOString()}, older than event ${mark.eventId} (${new Date(mark.eventTime).toISOString()}), ` +
           `already applied to this entitlement of account ${event.entitlement.account_id}`;
-    const receipt = await this.#recordEvent(event, note);
+    const receipt = await this.recordEvent({ eventId: event.eventId, eventType: event.eventType, entitlementId: event.entitlement.id }, note);
     return { status: 202, body: { acknowledged: true, acted: false, stale: true, account_id: event.entitlement.account_id, receipt: ref(receipt) } };
   }
 
   /** Records an event Governor does not act on (or no longer acts on) on the platform ledger. */
-  #recordEvent(event: MarketplaceEvent, note: string): Promise<Receipt> {
+  /**
+   * Records an event Governor does not act on (or no longer acts on) on the
+   * platform ledger (both marketplace paths). A type that is not an event
+   * type's shape is recorded as UNKNOWN.
+   */
+  recordEvent(event: { readonly eventId: string; readonly eventType: string; readonly entitlementId: string }, note: string): Promise<Receipt> {
     return this.#rt.recordPlatform({
       operation: "marketplace_event_recorded",
       status: "success",
       duration_ms: 0,
       event_id: event.eventId,
-      event_type: event.eventType,
-      entitlement_id: event.entitlement.id,
+      event_type: /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(event.eventType) ? event.eventType : "UNKNOWN",
+      entitlement_id: event.entitlementId.slice(0, 256),
       note: note.slice(0, 1024),
     });
   }
@@ -351,7 +346,7 @@ export class Marketplace {
       case "ENTITLEMENT_REINSTATED":
         return this.setSuspended(e.account_id, event.eventType === "ENTITLEMENT_SUSPENDED", { eventId: event.eventId, entitlementId: e.id });
       default: {
-        const receipt = await this.#recordEvent(event, HANDLED.has(event.eventType) ? "handled" : "acknowledged; Governor takes no action on this event type");
+        const receipt = await this.recordEvent({ eventId: event.eventId, eventType: event.eventType, entitlementId: event.entitlement.id }, HANDLED.has(event.eventType) ? "handled" : "acknowledged; Governor takes no action on this event type");
         return { status: 202, body: { acknowledged: true, acted: false, receipt: ref(receipt) } };
       }
     }

@@ -12,6 +12,8 @@
  */
 import type { Logger } from "pino";
 import type { Receipt, ReceiptDraft } from "../ledger/receipt.ts";
+import { ref } from "./marketplace.ts";
+import { Turns } from "./turns.ts";
 import { PortError, ProcurementApiError, type Clock, type ProcurementAccount, type ProcurementApi, type SignupClaims, type SignupTokenVerifier } from "../ports/index.ts";
 
 /** The answer to a sign-up: 200 and what was done, or a refusal with a stable code. */
@@ -69,7 +71,8 @@ export interface MarketplaceSignupDeps {
 export class MarketplaceSignup {
   readonly #d: MarketplaceSignupDeps;
   /** Per account, the sign-up under way: a second one waits and then finds the account approved. */
-  readonly #turns = new Map<string, Promise<unknown>>();
+  /** Sign-ups of one account run one at a time. */
+  readonly #turns = new Turns();
 
   constructor(deps: MarketplaceSignupDeps) {
     this.#d = deps;
@@ -85,7 +88,7 @@ export class MarketplaceSignup {
     } catch (err) {
       return this.#tokenRefused(err);
     }
-    return this.#inTurn(claims.accountId, () => this.#complete(claims));
+    return this.#turns.run(claims.accountId, () => this.#complete(claims));
   }
 
   async #complete(claims: SignupClaims): Promise<SignupOutcome> {
@@ -134,7 +137,7 @@ export class MarketplaceSignup {
         tenants,
         approved: true,
         approved_now: approvedNow,
-        receipt: { ledger: receipt.ledger, seq: receipt.seq, operation: receipt.operation, hash: receipt.hash },
+        receipt: ref(receipt),
       },
     };
   }
@@ -162,17 +165,7 @@ export class MarketplaceSignup {
     return { status: 503, code, message, retryAfterS: this.#d.retryAfterS };
   }
 
-  /** Runs `work` after every sign-up of the account under way. */
-  #inTurn<T>(accountId: string, work: () => Promise<T>): Promise<T> {
-    const before = this.#turns.get(accountId) ?? Promise.resolve();
-    const run = before.then(work);
-    const tail = run.catch(() => undefined);
-    this.#turns.set(accountId, tail);
-    void tail.then(() => {
-      if (this.#turns.get(accountId) === tail) this.#turns.delete(accountId);
-    });
-    return run;
-  }
+
 }
 
 /** The account's `signup` approval is granted already. */

@@ -1,6 +1,6 @@
 /** Reading a request's path and headers, and naming receipts in replies. */
 import type { FastifyRequest } from "fastify";
-import { accountIdPattern, PLATFORM_LEDGER, type LedgerId, type Receipt } from "../../ledger/receipt.ts";
+import { accountIdPattern, PLATFORM_LEDGER, type LedgerId } from "../../ledger/receipt.ts";
 import { ApiError, ApiErrorCode } from "./errors.ts";
 
 /** The `:account` of the path, checked as an account id (the platform ledger's name too when `allowPlatform`). */
@@ -19,10 +19,8 @@ export function header(req: FastifyRequest, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** How a reply names a receipt: enough to fetch it and check it. */
-export function receiptRef(r: Receipt) {
-  return { ledger: r.ledger, seq: r.seq, operation: r.operation, hash: r.hash };
-}
+/** How a reply names a receipt (the app's own reference: the marketplace answers name receipts the same way). */
+export { receiptRef } from "../../app/governor-service.ts";
 
 /** The unknown-tenant answer. */
 export const unknownTenant = (account: string) => new ApiError(404, ApiErrorCode.tenantUnknown, `no tenant "${account}" is provisioned here`);
